@@ -1,0 +1,56 @@
+"""Strict nested-config merging: unknown keys and wrong types are errors that name key and file."""
+
+import copy
+import difflib
+from collections.abc import Mapping
+
+from st_rl.utils.config import ConfigError
+
+
+def _type_ok(default, value) -> bool:
+    if default is None or value is None:
+        return True
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(default, bool) and isinstance(value, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float))
+    if isinstance(default, (list, tuple)):
+        return isinstance(value, (list, tuple))
+    return isinstance(value, type(default))
+
+
+def merge_strict(defaults: dict, override: Mapping, source: str, prefix: str = "", open_keys: frozenset = frozenset()):
+    """Returns a deep copy of ``defaults`` updated by ``override``.
+
+    Every key of ``override`` must exist in ``defaults`` with a value of the same type
+    (int is accepted for float, list for tuple). Keys whose dotted path is in ``open_keys``
+    hold name -> value mappings that the override replaces whole (e.g. reward scales, whose
+    names are checked by the task against its reward functions).
+
+    Raises:
+        ConfigError: one line naming the dotted key and ``source``.
+    """
+    out = copy.deepcopy(defaults)
+    if not isinstance(override, Mapping):
+        raise ConfigError(f"'{prefix or '<root>'}' in {source} must be a mapping, got {type(override).__name__}")
+    for key, value in override.items():
+        path = f"{prefix}.{key}" if prefix else str(key)
+        if key not in out:
+            close = difflib.get_close_matches(str(key), [str(k) for k in out], n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else f" (valid: {', '.join(map(str, out))})"
+            raise ConfigError(f"unknown config key '{path}' in {source}{hint}")
+        default = out[key]
+        if path in open_keys:
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"config key '{path}' in {source} must be a mapping, got {value!r}")
+            out[key] = copy.deepcopy(dict(value))
+        elif isinstance(default, dict):
+            out[key] = merge_strict(default, value, source, path, open_keys)
+        elif not _type_ok(default, value):
+            raise ConfigError(
+                f"config key '{path}' in {source} expects {type(default).__name__}, got {value!r} "
+                f"({type(value).__name__})"
+            )
+        else:
+            out[key] = copy.deepcopy(value)
+    return out

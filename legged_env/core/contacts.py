@@ -1,0 +1,41 @@
+"""Contact checks of robot geoms against the ground, computed from geom poses.
+
+Only the feet collide in the physics (fast MJX on CPU). Trunk and leg contacts, which end an
+episode or are penalised, are found geometrically: the lowest point of a box or capsule
+against the ground height under it. For the flat floor the ground height is 0; a terrain
+supplies its own height function ``ground_height(xy) -> z``.
+"""
+
+from collections.abc import Callable
+
+import jax.numpy as jnp
+
+_BOX_CORNERS = jnp.array([[sx, sy, sz] for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)], dtype=jnp.float32)
+
+
+def flat_ground(xy: jnp.ndarray) -> jnp.ndarray:
+    """Ground height of the flat floor: zeros of shape ``xy.shape[:-1]``."""
+    return jnp.zeros(xy.shape[:-1])
+
+
+def box_clearance(pos: jnp.ndarray, mat: jnp.ndarray, half_size: jnp.ndarray, ground: Callable) -> jnp.ndarray:
+    """Lowest corner height above the ground of a box at ``pos`` (3,) with rotation ``mat`` (3, 3)."""
+    corners = pos + (_BOX_CORNERS * half_size) @ mat.T  # (8, 3)
+    return jnp.min(corners[:, 2] - ground(corners[:, :2]))
+
+
+def capsule_clearance(
+    pos: jnp.ndarray, mat: jnp.ndarray, radius: jnp.ndarray, half_len: jnp.ndarray, ground: Callable
+) -> jnp.ndarray:
+    """Clearance of capsules: ``pos`` (K, 3), ``mat`` (K, 3, 3), ``radius``/``half_len`` (K,) -> (K,).
+
+    A capsule's axis is its local z; its lowest point is an end point minus the radius.
+    """
+    axis = mat[:, :, 2] * half_len[:, None]  # (K, 3)
+    ends = jnp.stack([pos + axis, pos - axis], axis=1)  # (K, 2, 3)
+    return jnp.min(ends[..., 2] - ground(ends[..., :2]), axis=1) - radius
+
+
+def sphere_clearance(pos: jnp.ndarray, radius: jnp.ndarray, ground: Callable) -> jnp.ndarray:
+    """Clearance of spheres at ``pos`` (K, 3) with ``radius`` (K,) -> (K,)."""
+    return pos[:, 2] - radius - ground(pos[:, :2])

@@ -1,0 +1,31 @@
+"""Registered tasks. Adding a task: a package under legged_env/tasks/, one entry here, one YAML in configs/."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from legged_env.tasks.walk import config as walk_config
+from legged_env.tasks.walk.task import WalkTask
+from st_rl.utils.config import ConfigError
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """A task: its env class, default env config and keys holding open name -> value maps."""
+
+    name: str
+    env_class: type
+    default_config: Callable[[], dict]
+    open_keys: frozenset
+    config_file: str
+
+
+TASKS: dict[str, TaskSpec] = {
+    "walk": TaskSpec("walk", WalkTask, walk_config.default_config, walk_config.OPEN_KEYS, "walk.yaml"),
+}
+
+
+def get_task(name: str) -> TaskSpec:
+    """Returns the registered task ``name``; unknown name -> ConfigError listing the known tasks."""
+    if name not in TASKS:
+        raise ConfigError(f"unknown task '{name}' (known tasks: {', '.join(sorted(TASKS))})")
+    return TASKS[name]

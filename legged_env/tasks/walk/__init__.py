@@ -1,0 +1,1 @@
+"""The walk task: velocity tracking on flat ground."""

@@ -1,0 +1,150 @@
+"""Walk: track velocity commands (vx, vy, yaw rate) on flat ground."""
+
+import jax
+import jax.numpy as jnp
+
+from legged_env.core import contacts
+from legged_env.core.legged_env import LeggedEnv
+from legged_env.core.math import quat_rotate_inverse
+from legged_env.tasks.walk.rewards import REWARDS
+from st_rl.utils.config import ConfigError
+
+_CONTACT_GROUPS = ("trunk", "thigh", "calf")
+
+
+class WalkTask(LeggedEnv):
+    """Velocity-command tracking. Observable quantities are listed in :meth:`quantity_shapes`."""
+
+    reward_functions = REWARDS
+
+    def __init__(self, cfg: dict, num_envs: int, seed: int = 0, source: str = "<config>"):
+        bad = sorted(set(cfg["terminations"]["contact_geoms"]) - set(_CONTACT_GROUPS))
+        if bad:
+            raise ConfigError(
+                f"env.terminations.contact_geoms in {source}: unknown group '{bad[0]}' "
+                f"(valid: {', '.join(_CONTACT_GROUPS)})"
+            )
+        super().__init__(cfg, num_envs, seed, source)
+        m = self.mj_model
+        self.foot_radius = jnp.array(m.geom_size[self.foot_geoms, 0])
+        leg = jnp.concatenate([jnp.array(self.thigh_geoms), jnp.array(self.calf_geoms)])
+        self.leg_geoms = leg
+        self.leg_radius = jnp.array(m.geom_size[leg, 0])
+        self.leg_half_len = jnp.array(m.geom_size[leg, 1])
+        self.trunk_half_size = jnp.array(m.geom_size[self.trunk_geom])
+        mid = (self.joint_range[:, 0] + self.joint_range[:, 1]) / 2
+        half = (self.joint_range[:, 1] - self.joint_range[:, 0]) / 2 * cfg["rewards"]["soft_dof_pos_limit"]
+        self.soft_joint_range = jnp.stack([mid - half, mid + half], axis=1)
+        self.resample_steps = max(int(round(cfg["commands"]["resampling_time_s"] / self.dt)), 1)
+        self.ground = contacts.flat_ground
+
+    def quantity_shapes(self) -> dict[str, tuple[int, ...]]:
+        n = self.num_actions
+        return {
+            "base_lin_vel": (3,),
+            "base_ang_vel": (3,),
+            "projected_gravity": (3,),
+            "commands": (3,),
+            "dof_pos": (n,),
+            "dof_vel": (n,),
+            "last_actions": (n,),
+            "friction": (1,),
+            "added_mass": (1,),
+            "com_offset": (3,),
+            "motor_strength": (n,),
+            "foot_contacts": (4,),
+            "base_height": (1,),
+        }
+
+    # ------------------------------------------------------------------ commands
+    def _sample_commands(self, rng: jax.Array) -> jax.Array:
+        c = self.cfg["commands"]
+        lo = jnp.array([c["lin_vel_x"][0], c["lin_vel_y"][0], c["ang_vel_yaw"][0]])
+        hi = jnp.array([c["lin_vel_x"][1], c["lin_vel_y"][1], c["ang_vel_yaw"][1]])
+        cmd = jax.random.uniform(rng, (3,), minval=lo, maxval=hi)
+        # Tiny planar commands become exact zeros so the policy also learns to stand still.
+        small = jnp.linalg.norm(cmd[:2]) < c["zero_below"]
+        return cmd.at[:2].set(jnp.where(small, 0.0, cmd[:2]))
+
+    def reset_task_info(self, rng: jax.Array, info: dict) -> dict:
+        return {
+            "commands": self._sample_commands(rng),
+            "feet_air_time": jnp.zeros(4),
+            "last_contacts": jnp.zeros(4, dtype=bool),
+        }
+
+    # ------------------------------------------------------------------ quantities
+    def obs_quantities(self, qpos, qvel, info: dict, foot_contacts) -> dict:
+        quat = qpos[3:7]
+        return {
+            "base_lin_vel": quat_rotate_inverse(quat, qvel[:3]),
+            "base_ang_vel": qvel[3:6],  # a free joint's angular velocity is already in the body frame
+            "projected_gravity": quat_rotate_inverse(quat, jnp.array([0.0, 0.0, -1.0])),
+            "commands": info["commands"],
+            "dof_pos": qpos[self.qpos_idx] - self.default_joint_pos,
+            "dof_vel": qvel[self.qvel_idx],
+            "last_actions": info["last_actions"],
+            "friction": info["friction"],
+            "added_mass": info["added_mass"],
+            "com_offset": info["com_offset"],
+            "motor_strength": info["motor_strength"],
+            "foot_contacts": foot_contacts.astype(jnp.float32),
+            "base_height": qpos[2:3],
+        }
+
+    def quantities(self, data, info: dict, action, tau, power) -> dict:
+        feet = contacts.sphere_clearance(data.geom_xpos[self.foot_geoms], self.foot_radius, self.ground)
+        foot_contacts = feet < 0.005
+        legs = contacts.capsule_clearance(
+            data.geom_xpos[self.leg_geoms],
+            data.geom_xmat[self.leg_geoms],
+            self.leg_radius,
+            self.leg_half_len,
+            self.ground,
+        )
+        trunk = contacts.box_clearance(
+            data.geom_xpos[self.trunk_geom], data.geom_xmat[self.trunk_geom], self.trunk_half_size, self.ground
+        )
+        # legged_gym's air-time rule: a contact counts if seen in this or the last step (MJX contacts flicker).
+        contact_filt = foot_contacts | info["last_contacts"]
+        first_contact = (info["feet_air_time"] > 0.0) & contact_filt
+        air_time = info["feet_air_time"] + self.dt
+        q = self.obs_quantities(data.qpos, data.qvel, info, foot_contacts)
+        q.update(
+            actions=action,
+            torques=tau,
+            power=power,
+            dt=self.dt,
+            last_dof_vel=info["last_dof_vel"],
+            joint_pos=data.qpos[self.qpos_idx],
+            soft_joint_range=self.soft_joint_range,
+            feet_air_time=air_time,
+            feet_first_contact=first_contact,
+            feet_contact_filt=contact_filt,
+            leg_contacts=legs < 0.0,
+            thigh_contact=jnp.any(legs[:4] < 0.0),
+            calf_contact=jnp.any(legs[4:] < 0.0),
+            trunk_contact=trunk < 0.0,
+        )
+        return q
+
+    def terminated(self, q: dict) -> jax.Array:
+        groups = self.cfg["terminations"]["contact_geoms"]
+        hit = jnp.zeros((), dtype=bool)
+        for g in groups:
+            hit = hit | q[f"{g}_contact"]
+        # Tilt angle from vertical: acos(-g_z) with g the gravity direction in the base frame.
+        tilted = -q["projected_gravity"][2] < jnp.cos(self.cfg["terminations"]["max_tilt"])
+        return hit | tilted
+
+    def update_task_info(self, info: dict, q: dict) -> dict:
+        rng, key = jax.random.split(info["rng"])
+        resample = info["step"] % self.resample_steps == 0
+        commands = jnp.where(resample, self._sample_commands(key), info["commands"])
+        return {
+            **info,
+            "rng": rng,
+            "commands": commands,
+            "feet_air_time": q["feet_air_time"] * ~q["feet_contact_filt"],
+            "last_contacts": q["foot_contacts"] > 0.5,
+        }

@@ -1,0 +1,94 @@
+"""The bridge: a ``st_rl.env.VecEnv`` over a legged_env task, tensors shared through DLPack.
+
+JAX arrays are handed to torch with ``torch.from_dlpack`` and actions go back with
+``jax.dlpack.from_dlpack``: no copy when both live on the same device (CPU here, the same GPU
+on a GPU machine). Returned tensors are views of JAX buffers: treat them as read-only.
+"""
+
+from collections import OrderedDict
+
+import jax
+import jax.numpy as jnp
+import torch
+
+from legged_env.core.legged_env import LeggedEnv
+from legged_env.core.state import State
+from st_rl.env import VecEnv
+
+
+def to_torch(x: jax.Array) -> torch.Tensor:
+    """Zero-copy view of a JAX array as a torch tensor (bool arrays are converted on the torch side)."""
+    return torch.from_dlpack(x)
+
+
+def to_jax(t: torch.Tensor) -> jax.Array:
+    """Zero-copy view of a torch tensor as a JAX array."""
+    return jax.dlpack.from_dlpack(t.detach().contiguous())
+
+
+class TorchVecEnv(VecEnv):
+    """Wraps a :class:`LeggedEnv` (all envs jitted as one batch) as a torch VecEnv.
+
+    Args:
+        env: the JAX task.
+        device: torch device of the returned tensors; must be where JAX keeps the arrays for
+            the transfer to be zero-copy.
+    """
+
+    def __init__(self, env: LeggedEnv, device: str | torch.device = "cpu"):
+        self.env = env
+        self.device = torch.device(device)
+        self.cfg = env.cfg
+        self.num_envs = env.num_envs
+        self.num_actions = env.num_actions
+        self.max_episode_length = env.max_episode_length
+        self.obs_segments = OrderedDict(env.actor_obs.segments)
+        self.privileged_obs_segments = OrderedDict(env.critic_obs.segments)
+        self.num_obs = env.actor_obs.size
+        self.num_privileged_obs = env.critic_obs.size
+        self.reward_names = list(env.rewards.names)
+        self.state: State = env.init()
+
+    # -------------------------------------------------------------- episode length (settable, as in legged_gym)
+    @property
+    def episode_length_buf(self) -> torch.Tensor:
+        """``(N,)`` long: policy steps taken in each env's current episode."""
+        return self._t(self.state.info["step"]).long()
+
+    @episode_length_buf.setter
+    def episode_length_buf(self, value: torch.Tensor) -> None:
+        steps = jnp.asarray(to_jax(value.to(torch.int32).cpu()), dtype=jnp.int32)
+        self.state = self.state.replace(info={**self.state.info, "step": steps})
+
+    # -------------------------------------------------------------- VecEnv
+    def _t(self, x: jax.Array) -> torch.Tensor:
+        return to_torch(x).to(self.device)
+
+    def get_observations(self) -> torch.Tensor:
+        return self._t(self.state.obs)
+
+    def get_privileged_observations(self) -> torch.Tensor:
+        return self._t(self.state.critic_obs)
+
+    def reset(self) -> tuple[torch.Tensor, torch.Tensor]:
+        self.state = self.env.init(seed_offset=1)
+        return self.get_observations(), self.get_privileged_observations()
+
+    def step(self, actions: torch.Tensor):
+        """See :meth:`st_rl.env.VecEnv.step`; ``infos`` also holds ``metrics`` (clean per-step values)."""
+        self.state = self.env.step_batched(self.state, to_jax(actions.float()))
+        s = self.state
+        dones = self._t(s.done).bool()
+        infos = {
+            "time_outs": self._t(s.time_out).bool(),
+            "final_critic_obs": self._t(s.final_critic_obs),
+            "episode": self._episode_means(s, dones),
+            "metrics": {k: self._t(v) for k, v in s.metrics.items() if k != "episode_sums"},
+        }
+        return self.get_observations(), self.get_privileged_observations(), self._t(s.reward), dones, infos
+
+    def _episode_means(self, s: State, dones: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Mean episode sum of every reward term over the episodes that ended this step, as ``rew_<term>``."""
+        if not bool(dones.any()):
+            return {}
+        return {f"rew_{k}": self._t(v)[dones].mean() for k, v in s.metrics["episode_sums"].items()}

@@ -1,0 +1,236 @@
+"""Proximal Policy Optimisation (Schulman et al. 2017) with GAE and an adaptive-KL learning rate.
+
+Reads in the order the algorithm runs: ``act`` -> ``process_env_step`` (per env step, under
+``torch.inference_mode``) -> ``compute_returns`` -> ``update``. Losses are small pure functions
+returning ``(loss, metrics)``; :meth:`PPO.compute_losses` collects them in a dict and the total loss
+is ``sum(loss_coefs[name] * losses[name])``, so a subclass adds a loss with one entry and one coef.
+
+Shapes: ``N = num_envs``, ``B`` = mini-batch size, ``A = num_actions``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from st_rl.storage.rollout_storage import Batch, RolloutStorage, Transition
+
+
+def surrogate_loss(
+    actions_log_prob: torch.Tensor, old_actions_log_prob: torch.Tensor, advantages: torch.Tensor, clip_param: float
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Clipped surrogate objective, as a loss to minimise.
+
+    Args:
+        actions_log_prob, old_actions_log_prob, advantages: ``(B,)`` (or any common shape).
+
+    Returns:
+        ``pg_loss = mean(max(-A * ratio, -A * clip(ratio, 1 - eps, 1 + eps)))`` with
+        ``ratio = exp(logp - logp_old)``, and metrics ``ratio`` (mean), ``clipfrac`` (fraction of samples
+        with ``|ratio - 1| > eps``) and ``approx_kl`` (``mean((ratio - 1) - log ratio)``, CleanRL).
+    """
+    log_ratio = actions_log_prob - old_actions_log_prob
+    ratio = torch.exp(log_ratio)
+    pg_loss1 = -advantages * ratio
+    pg_loss2 = -advantages * torch.clamp(ratio, 1.0 - clip_param, 1.0 + clip_param)
+    pg_loss = torch.max(pg_loss1, pg_loss2).mean()
+    with torch.no_grad():
+        metrics = {
+            "ratio": ratio.mean(),
+            "clipfrac": ((ratio - 1.0).abs() > clip_param).float().mean(),
+            "approx_kl": ((ratio - 1.0) - log_ratio).mean(),
+        }
+    return pg_loss, metrics
+
+
+def value_function_loss(
+    values: torch.Tensor, old_values: torch.Tensor, returns: torch.Tensor, clip_param: float, use_clipped: bool
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Value regression loss, optionally clipped around the rollout-time values.
+
+    Args:
+        values: ``(B, 1)`` current predictions; old_values: ``(B, 1)`` predictions at rollout time;
+            returns: ``(B, 1)`` GAE targets.
+
+    Returns:
+        unclipped: ``mean((V - R)^2)``; clipped: ``mean(max((V - R)^2, (V_old + clip(V - V_old, -eps, eps) - R)^2))``.
+    """
+    if not use_clipped:
+        return (returns - values).pow(2).mean(), {}
+    values_clipped = old_values + (values - old_values).clamp(-clip_param, clip_param)
+    loss = torch.max((values - returns).pow(2), (values_clipped - returns).pow(2)).mean()
+    return loss, {}
+
+
+def entropy_term(entropy: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Mean policy entropy ``(B,) -> ()``; it enters the total loss with coefficient ``-entropy_coef`` (a bonus)."""
+    return entropy.mean(), {}
+
+
+def gaussian_kl(mu: torch.Tensor, sigma: torch.Tensor, old_mu: torch.Tensor, old_sigma: torch.Tensor) -> torch.Tensor:
+    """Mean over the batch of ``KL(old || new)`` between diagonal Gaussians, all inputs ``(B, A)``."""
+    kl = torch.log(sigma / old_sigma) + (old_sigma.pow(2) + (old_mu - mu).pow(2)) / (2.0 * sigma.pow(2)) - 0.5
+    return kl.sum(dim=-1).mean()
+
+
+def explained_variance(values: torch.Tensor, returns: torch.Tensor) -> float:
+    """``1 - Var(R - V) / Var(R)`` over all samples; 1 is a perfect critic, <= 0 no better than a constant."""
+    var_returns = returns.var()
+    if var_returns == 0:
+        return float("nan")
+    return float(1.0 - (returns - values).var() / var_returns)
+
+
+class PPO:
+    """PPO learner owning the policy's optimiser and the rollout storage."""
+
+    def __init__(
+        self,
+        policy: nn.Module,
+        num_learning_epochs: int = 5,
+        num_mini_batches: int = 4,
+        clip_param: float = 0.2,
+        gamma: float = 0.99,
+        lam: float = 0.95,
+        value_loss_coef: float = 1.0,
+        entropy_coef: float = 0.01,
+        learning_rate: float = 1e-3,
+        max_grad_norm: float = 1.0,
+        use_clipped_value_loss: bool = True,
+        schedule: str = "adaptive",
+        desired_kl: float = 0.01,
+        clip_min_std: float = 1e-3,
+        device: str | torch.device = "cpu",
+    ) -> None:
+        if schedule not in ("adaptive", "fixed"):
+            raise ValueError(f"unknown schedule '{schedule}' (valid: adaptive, fixed)")
+        self.device = torch.device(device)
+        self.policy = policy.to(self.device)
+        self.num_learning_epochs = num_learning_epochs
+        self.num_mini_batches = num_mini_batches
+        self.clip_param = clip_param
+        self.gamma = gamma
+        self.lam = lam
+        self.learning_rate = learning_rate
+        self.max_grad_norm = max_grad_norm
+        self.use_clipped_value_loss = use_clipped_value_loss
+        self.schedule = schedule
+        self.desired_kl = desired_kl
+        self.clip_min_std = clip_min_std
+        # total loss = sum(loss_coefs[name] * losses[name]); subclasses add entries.
+        self.loss_coefs: dict[str, float] = {
+            "surrogate": 1.0,
+            "value_function": value_loss_coef,
+            "entropy": -entropy_coef,
+        }
+        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=learning_rate)
+        self.storage: RolloutStorage | None = None
+        self.transition = Transition()
+
+    def init_storage(
+        self,
+        num_envs: int,
+        num_transitions_per_env: int,
+        actor_obs_shape: tuple[int, ...],
+        critic_obs_shape: tuple[int, ...] | None,
+        action_shape: tuple[int, ...],
+    ) -> None:
+        """Allocate the rollout buffer; ``critic_obs_shape=None`` when the critic sees the actor observation."""
+        self.storage = RolloutStorage(
+            num_envs, num_transitions_per_env, actor_obs_shape, critic_obs_shape, action_shape, self.device
+        )
+
+    # --- rollout -----------------------------------------------------------------------------------------------------
+    def act(self, obs: torch.Tensor, critic_obs: torch.Tensor) -> torch.Tensor:
+        """Sample actions ``(N, A)`` for ``obs`` ``(N, O)``; record values/log-probs for the transition.
+
+        This is the one place where normaliser statistics are updated (once per collected step).
+        """
+        self.policy.update_normalization(obs, critic_obs)
+        self.transition.actions = self.policy.act(obs).detach()
+        self.transition.values = self.policy.evaluate(critic_obs).detach()
+        self.transition.actions_log_prob = self.policy.get_actions_log_prob(self.transition.actions).detach()
+        self.transition.action_mean = self.policy.action_mean.detach()
+        self.transition.action_sigma = self.policy.action_std.detach()
+        self.transition.observations = obs
+        self.transition.critic_observations = critic_obs
+        return self.transition.actions
+
+    def process_env_step(self, rewards: torch.Tensor, dones: torch.Tensor, infos: dict) -> None:
+        """Store the step's outcome: rewards ``(N,)``, dones ``(N,)`` bool, infos per :class:`st_rl.env.VecEnv`.
+
+        Time-outs are not failures: their return is bootstrapped with the value of the *final* state,
+        ``r_t += gamma * V(s_T) * time_out_t`` with ``s_T`` from ``infos["final_critic_obs"]``.
+        """
+        rewards = rewards.to(self.device).float().clone()
+        time_outs = infos["time_outs"].to(self.device).bool()
+        if time_outs.any():
+            final_values = self.policy.evaluate(infos["final_critic_obs"].to(self.device)).squeeze(-1)
+            rewards += torch.where(time_outs, self.gamma * final_values, torch.zeros_like(final_values))
+        self.transition.rewards = rewards
+        self.transition.dones = dones.to(self.device)
+        self.storage.add_transitions(self.transition)
+        self.transition.clear()
+        self.policy.reset(dones)
+
+    def compute_returns(self, last_critic_obs: torch.Tensor) -> None:
+        """GAE over the stored rollout, bootstrapped with ``V(last_critic_obs)``, ``last_critic_obs`` ``(N, C)``."""
+        last_values = self.policy.evaluate(last_critic_obs).detach()
+        self.storage.compute_returns(last_values, self.gamma, self.lam)
+
+    # --- learning ----------------------------------------------------------------------------------------------------
+    def compute_losses(self, batch: Batch) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """Evaluate the policy on a mini-batch; returns ``(losses, metrics)``, losses keyed like ``loss_coefs``."""
+        self.policy.update_distribution(batch.observations)
+        actions_log_prob = self.policy.get_actions_log_prob(batch.actions)
+        values = self.policy.evaluate(batch.critic_observations)
+        advantages = batch.advantages.squeeze(-1)
+        surrogate, metrics = surrogate_loss(
+            actions_log_prob, batch.old_actions_log_prob.squeeze(-1), advantages, self.clip_param
+        )
+        value_loss, _ = value_function_loss(
+            values, batch.values, batch.returns, self.clip_param, self.use_clipped_value_loss
+        )
+        entropy, _ = entropy_term(self.policy.entropy)
+        with torch.no_grad():
+            metrics["kl"] = gaussian_kl(self.policy.action_mean, self.policy.action_std, batch.old_mu, batch.old_sigma)
+        return {"surrogate": surrogate, "value_function": value_loss, "entropy": entropy}, metrics
+
+    def _adapt_learning_rate(self, kl: torch.Tensor) -> None:
+        """Adaptive-KL schedule: shrink the step when the policy moved too far, grow it when too little."""
+        if self.schedule != "adaptive" or self.desired_kl <= 0:
+            return
+        if kl > 2.0 * self.desired_kl:
+            self.learning_rate = max(1e-5, self.learning_rate / 1.5)
+        elif 0.0 < kl < self.desired_kl / 2.0:
+            self.learning_rate = min(1e-2, self.learning_rate * 1.5)
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.learning_rate
+
+    def update(self) -> dict[str, float]:
+        """Run ``num_learning_epochs x num_mini_batches`` gradient steps on the stored rollout, then clear it.
+
+        Returns:
+            Means over mini-batches of every loss (keys of ``loss_coefs``) and of ``approx_kl``, ``kl``,
+            ``clipfrac``, ``ratio``; plus ``explained_variance`` of the rollout and the final ``learning_rate``.
+        """
+        sums: dict[str, float] = {}
+        explained_var = explained_variance(self.storage.values, self.storage.returns)
+        num_updates = 0
+        for batch in self.storage.mini_batch_generator(self.num_mini_batches, self.num_learning_epochs):
+            losses, metrics = self.compute_losses(batch)
+            self._adapt_learning_rate(metrics["kl"])
+            total = sum(self.loss_coefs[name] * loss for name, loss in losses.items())
+            self.optimizer.zero_grad()
+            total.backward()
+            nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
+            self.optimizer.step()
+            self.policy.clip_std(min=self.clip_min_std)
+            for name, value in {**losses, **metrics}.items():
+                sums[name] = sums.get(name, 0.0) + float(value.detach())
+            num_updates += 1
+        self.storage.clear()
+        means = {name: total / num_updates for name, total in sums.items()}
+        means["explained_variance"] = explained_var
+        means["learning_rate"] = self.learning_rate
+        return means

@@ -1,0 +1,98 @@
+"""The contract between the learner (st_rl) and a simulator (e.g. legged_env).
+
+Shapes: ``N = num_envs``, ``O = num_obs``, ``P = num_privileged_obs``, ``A = num_actions``.
+The critic observation is the privileged observation when the env has one, else the actor
+observation; ``C`` is its size (``P`` or ``O``).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections import OrderedDict
+from typing import Any
+
+import torch
+
+
+class VecEnv(ABC):
+    """Abstract batched environment with auto-reset.
+
+    Attributes:
+        num_envs: number of parallel environments ``N``.
+        num_obs: flat actor observation size ``O``.
+        num_privileged_obs: flat privileged (critic) observation size ``P``, or None if the critic
+            sees the actor observation.
+        num_actions: action size ``A``.
+        max_episode_length: episode length in env steps after which an episode times out.
+        episode_length_buf: ``(N,)`` long, steps taken in the current episode of each env; a learner
+            may overwrite it (e.g. random initial lengths to de-synchronise time-outs).
+        obs_segments: ordered ``name -> shape``; the actor observation is their flattened concatenation.
+        privileged_obs_segments: same for the privileged observation, or None.
+        device: torch device of every returned tensor.
+        cfg: the env's resolved configuration (a dict), recorded with a run.
+    """
+
+    num_envs: int
+    num_obs: int
+    num_privileged_obs: int | None
+    num_actions: int
+    max_episode_length: int
+    episode_length_buf: torch.Tensor
+    obs_segments: OrderedDict[str, tuple[int, ...]]
+    privileged_obs_segments: OrderedDict[str, tuple[int, ...]] | None
+    device: torch.device
+    cfg: dict
+
+    @abstractmethod
+    def get_observations(self) -> torch.Tensor:
+        """Current actor observation, ``(N, O)`` float."""
+
+    @abstractmethod
+    def get_privileged_observations(self) -> torch.Tensor | None:
+        """Current privileged observation ``(N, P)`` float, or None if the env has none."""
+
+    @abstractmethod
+    def reset(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Reset all envs.
+
+        Returns:
+            ``(obs (N, O), privileged_obs (N, P) | None)``.
+        """
+
+    @abstractmethod
+    def step(
+        self, actions: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor, torch.Tensor, dict[str, Any]]:
+        """Advance every env by one policy step; envs that finish are reset automatically.
+
+        Args:
+            actions: ``(N, A)`` float.
+
+        Returns:
+            ``(obs, privileged_obs, rewards, dones, infos)``:
+
+            - ``obs`` ``(N, O)``, ``privileged_obs`` ``(N, P) | None``: for envs that finished this
+              step these are already the observations after the reset.
+            - ``rewards`` ``(N,)`` float.
+            - ``dones`` ``(N,)`` bool: episode ended (termination or time-out).
+            - ``infos`` dict with
+
+              - ``"time_outs"`` ``(N,)`` bool: ended by the time limit only (a subset of ``dones``);
+                the learner bootstraps these.
+              - ``"episode"`` dict ``name -> float | 0-d tensor``: per-term means over the episodes
+                that finished this step (reward terms named ``rew_<term>``); may be empty.
+              - ``"final_critic_obs"`` ``(N, C)``: critic observation of the final state before the
+                auto-reset; only rows where ``dones`` is True are meaningful.
+        """
+
+    @property
+    def num_critic_obs(self) -> int:
+        """Size ``C`` of the critic observation: ``num_privileged_obs`` if set, else ``num_obs``."""
+        return self.num_privileged_obs if self.num_privileged_obs is not None else self.num_obs
+
+    @property
+    def critic_obs_segments(self) -> OrderedDict[str, tuple[int, ...]]:
+        """Segments of the critic observation (privileged segments if the env has them)."""
+        if self.privileged_obs_segments is not None:
+            return self.privileged_obs_segments
+        return self.obs_segments

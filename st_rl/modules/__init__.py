@@ -1,0 +1,81 @@
+"""Policy modules and the registry that builds a policy from its config section.
+
+``policy_cfg["class_name"]`` picks the class; every other key is a constructor keyword argument,
+validated by :func:`st_rl.utils.config.resolve_kwargs`. Sizes and segments come from the env.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+from torch import nn
+
+from st_rl.modules.actor_critic import ActorCritic
+from st_rl.modules.mlp import MlpModel
+from st_rl.modules.normalizer import EmpiricalNormalization, Normalize
+from st_rl.modules.utils import conv2d_output_shape, get_activation_Cls
+from st_rl.utils.config import ConfigError, resolve_kwargs
+
+POLICY_CLASSES: dict[str, type[nn.Module]] = {
+    "ActorCritic": ActorCritic,
+}
+
+DEFAULT_POLICY_CLASS = "ActorCritic"
+
+# Constructor arguments set from the environment, never from the config file.
+INJECTED_POLICY_ARGS = frozenset(
+    {"num_actor_obs", "num_critic_obs", "num_actions", "obs_segments", "privileged_obs_segments"}
+)
+
+
+def resolve_policy_cfg(policy_cfg: dict[str, Any], source: str = "policy config") -> dict[str, Any]:
+    """Validated copy of ``policy_cfg`` with ``class_name`` (default ``"ActorCritic"``) and every constructor
+    default filled in.
+
+    Raises:
+        ConfigError: unknown ``class_name``, unknown key or wrong value type.
+    """
+    class_name = policy_cfg.get("class_name", DEFAULT_POLICY_CLASS)
+    if class_name not in POLICY_CLASSES:
+        raise ConfigError(
+            f"unknown policy class '{class_name}' in {source} (valid: {', '.join(sorted(POLICY_CLASSES))})"
+        )
+    kwargs = {k: v for k, v in policy_cfg.items() if k != "class_name"}
+    resolved = resolve_kwargs(POLICY_CLASSES[class_name], kwargs, "policy", source, exclude=INJECTED_POLICY_ARGS)
+    return {"class_name": class_name, **resolved}
+
+
+def build_policy(
+    policy_cfg: dict[str, Any],
+    num_obs: int,
+    num_critic_obs: int,
+    num_actions: int,
+    obs_segments: OrderedDict[str, tuple[int, ...]] | None = None,
+    privileged_obs_segments: OrderedDict[str, tuple[int, ...]] | None = None,
+    source: str = "policy config",
+) -> nn.Module:
+    """Build the policy named by ``policy_cfg["class_name"]`` with env sizes and segments injected."""
+    resolved = resolve_policy_cfg(policy_cfg, source)
+    cls = POLICY_CLASSES[resolved.pop("class_name")]
+    return cls(
+        num_actor_obs=num_obs,
+        num_critic_obs=num_critic_obs,
+        num_actions=num_actions,
+        obs_segments=obs_segments,
+        privileged_obs_segments=privileged_obs_segments,
+        **resolved,
+    )
+
+
+__all__ = [
+    "POLICY_CLASSES",
+    "ActorCritic",
+    "EmpiricalNormalization",
+    "MlpModel",
+    "Normalize",
+    "build_policy",
+    "conv2d_output_shape",
+    "get_activation_Cls",
+    "resolve_policy_cfg",
+]

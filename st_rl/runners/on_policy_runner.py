@@ -1,0 +1,277 @@
+"""On-policy training loop: collect a rollout, update, log, checkpoint. Knows nothing about the simulator.
+
+``train_cfg`` has three sections, each a dict of constructor keyword arguments validated against
+a signature (unknown keys and wrong types are :class:`~st_rl.utils.config.ConfigError`):
+
+- ``policy``: ``class_name`` (default ``"ActorCritic"``) + kwargs of that class (see ``st_rl.modules``).
+- ``algorithm``: ``class_name`` (default ``"PPO"``) + kwargs of :class:`~st_rl.algorithms.ppo.PPO`.
+- ``runner``: fields of :class:`~st_rl.runners.config.RunnerCfg`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from st_rl.algorithms import ALGORITHM_CLASSES
+from st_rl.env.vec_env import VecEnv
+from st_rl.modules import build_policy
+from st_rl.runners.config import RunnerCfg, resolve_train_cfg
+from st_rl.runners.logger import Timer, TrainLogger
+from st_rl.utils.checkpoint import check_weights_only_safe, read_checkpoint
+from st_rl.utils.errors import CheckpointError, check_finite
+from st_rl.utils.io import atomic_write, atomic_write_json
+
+
+class OnPolicyRunner:
+    """Trains a policy on a :class:`~st_rl.env.VecEnv` with an on-policy algorithm (PPO).
+
+    Attributes:
+        current_learning_iteration: number of completed learning iterations (restored by :meth:`load`).
+        cfg: the resolved ``{"policy", "algorithm", "runner"}`` config.
+    """
+
+    def __init__(
+        self,
+        env: VecEnv,
+        train_cfg: dict[str, Any],
+        log_dir: str | None = None,
+        device: str = "cpu",
+        source: str = "train_cfg",
+    ) -> None:
+        self.cfg = resolve_train_cfg(train_cfg, source)
+        self.runner_cfg = RunnerCfg(**self.cfg["runner"])
+        self.env = env
+        self.device = torch.device(device)
+        self.log_dir = log_dir
+        self.num_obs = env.num_obs
+        self.num_critic_obs = env.num_privileged_obs if env.num_privileged_obs is not None else env.num_obs
+        self.num_actions = env.num_actions
+        torch.manual_seed(self.runner_cfg.seed)
+        policy = self._build_policy(source)
+        alg_kwargs = {k: v for k, v in self.cfg["algorithm"].items() if k != "class_name"}
+        self.alg = ALGORITHM_CLASSES[self.cfg["algorithm"]["class_name"]](policy, device=self.device, **alg_kwargs)
+        self.alg.init_storage(
+            env.num_envs,
+            self.runner_cfg.num_steps_per_env,
+            (env.num_obs,),
+            (env.num_privileged_obs,) if env.num_privileged_obs is not None else None,
+            (env.num_actions,),
+        )
+        self.current_learning_iteration = 0
+        self.logger: TrainLogger | None = None
+        # Returns/lengths of the last 100 finished episodes and of the running ones, for Train/* logs.
+        self._reward_buffer: deque[float] = deque(maxlen=100)
+        self._length_buffer: deque[float] = deque(maxlen=100)
+        self._cur_reward_sum = torch.zeros(env.num_envs, device=self.device)
+        self._cur_episode_length = torch.zeros(env.num_envs, device=self.device)
+        self._iteration_times: deque[float] = deque(maxlen=20)
+
+    def _build_policy(self, source: str = "train_cfg") -> torch.nn.Module:
+        env = self.env
+        return build_policy(
+            self.cfg["policy"],
+            env.num_obs,
+            self.num_critic_obs,
+            env.num_actions,
+            env.obs_segments,
+            env.privileged_obs_segments,
+            source,
+        )
+
+    # --- training ----------------------------------------------------------------------------------------------------
+    def learn(self, num_learning_iterations: int | None = None, init_at_random_ep_len: bool | None = None) -> None:
+        """Run ``num_learning_iterations`` (default ``runner.max_iterations``) iterations from
+        ``current_learning_iteration``; ``init_at_random_ep_len`` (default ``runner.init_at_random_ep_len``)
+        first sets ``env.episode_length_buf`` uniformly in ``[0, max_episode_length)`` to spread time-outs.
+
+        Saves ``model_<iter>.pt`` every ``save_interval`` iterations and at the end. On KeyboardInterrupt
+        saves a checkpoint of the completed iterations and re-raises. On a NaN/Inf raises
+        :class:`NonFiniteError` without saving, so the last checkpoint on disk is the last good one.
+        """
+        if num_learning_iterations is None:
+            num_learning_iterations = self.runner_cfg.max_iterations
+        if init_at_random_ep_len is None:
+            init_at_random_ep_len = self.runner_cfg.init_at_random_ep_len
+        if init_at_random_ep_len:
+            # Assigned (not written in place) so envs that hold the counter elsewhere can take it.
+            buf = self.env.episode_length_buf
+            self.env.episode_length_buf = torch.randint_like(buf, high=int(self.env.max_episode_length))
+        self._write_config()
+        if self.logger is None:
+            self.logger = TrainLogger(self.log_dir, list(self.alg.loss_coefs), self.runner_cfg.print_progress)
+        self.alg.policy.train()
+        self.alg.storage.clear()
+        start = self.current_learning_iteration
+        stop = start + num_learning_iterations
+        try:
+            for it in range(start, stop):
+                self._iteration(it, stop)
+                if self.current_learning_iteration % self.runner_cfg.save_interval == 0:
+                    self._save_in_log_dir()
+            if self.current_learning_iteration % self.runner_cfg.save_interval != 0 or start == stop:
+                self._save_in_log_dir()
+        except KeyboardInterrupt:
+            self._save_in_log_dir()
+            raise
+        finally:
+            self.logger.close()
+
+    def _iteration(self, it: int, stop: int) -> None:
+        """Collect one rollout, update, log; advances ``current_learning_iteration``."""
+        timer = Timer()
+        ep_infos = self._collect_rollout()
+        collection_time = timer.lap()
+        update_info = self.alg.update()
+        for name in self.alg.loss_coefs:
+            check_finite(torch.tensor([update_info[name]]), f"loss '{name}'")
+        learning_time = timer.lap()
+        self.current_learning_iteration = it + 1
+        self._iteration_times.append(collection_time + learning_time)
+        mean_time = sum(self._iteration_times) / len(self._iteration_times)
+        perf = {
+            "fps": self.runner_cfg.num_steps_per_env * self.env.num_envs / (collection_time + learning_time),
+            "collection_time": collection_time,
+            "learning_time": learning_time,
+            "mean_noise_std": float(self.alg.policy.std.detach().mean()),
+            "eta": mean_time * (stop - it - 1),
+        }
+        self.logger.log(it + 1, stop, update_info, ep_infos, list(self._reward_buffer), list(self._length_buffer), perf)
+
+    def _collect_rollout(self) -> list[dict]:
+        """Step the env ``num_steps_per_env`` times, checking every observation and action for NaN/Inf."""
+        env = self.env
+        obs = env.get_observations().to(self.device)
+        privileged_obs = env.get_privileged_observations()
+        critic_obs = privileged_obs.to(self.device) if privileged_obs is not None else obs
+        ep_infos: list[dict] = []
+        with torch.inference_mode():
+            for _ in range(self.runner_cfg.num_steps_per_env):
+                self._check_obs(obs, privileged_obs)
+                actions = self.alg.act(obs, critic_obs)
+                check_finite(actions, "actions")
+                obs, privileged_obs, rewards, dones, infos = env.step(actions.to(env.device))
+                obs, rewards, dones = obs.to(self.device), rewards.to(self.device), dones.to(self.device)
+                critic_obs = privileged_obs.to(self.device) if privileged_obs is not None else obs
+                check_finite(rewards, "rewards")
+                self.alg.process_env_step(rewards, dones, infos)
+                if infos.get("episode"):
+                    ep_infos.append(infos["episode"])
+                self._track_episodes(rewards, dones)
+            self._check_obs(obs, privileged_obs)
+            self.alg.compute_returns(critic_obs)
+        return ep_infos
+
+    def _check_obs(self, obs: torch.Tensor, privileged_obs: torch.Tensor | None) -> None:
+        check_finite(obs, "observations", self.env.obs_segments)
+        if privileged_obs is not None:
+            check_finite(privileged_obs, "privileged observations", self.env.privileged_obs_segments)
+
+    def _track_episodes(self, rewards: torch.Tensor, dones: torch.Tensor) -> None:
+        """Accumulate per-env returns/lengths; push finished episodes into the recent-episode buffers."""
+        self._cur_reward_sum += rewards
+        self._cur_episode_length += 1
+        done_ids = dones.nonzero(as_tuple=False).flatten()
+        if done_ids.numel() > 0:
+            self._reward_buffer.extend(self._cur_reward_sum[done_ids].tolist())
+            self._length_buffer.extend(self._cur_episode_length[done_ids].tolist())
+            self._cur_reward_sum[done_ids] = 0
+            self._cur_episode_length[done_ids] = 0
+
+    def episode_statistics(self) -> dict[str, float]:
+        """Mean return and length of the last (up to 100) finished episodes; NaN before the first one ends."""
+        n = len(self._reward_buffer)
+        return {
+            "mean_reward": sum(self._reward_buffer) / n if n else float("nan"),
+            "mean_episode_length": sum(self._length_buffer) / n if n else float("nan"),
+            "num_episodes": float(n),
+        }
+
+    # --- checkpoints -------------------------------------------------------------------------------------------------
+    def _save_in_log_dir(self) -> None:
+        if self.log_dir is not None:
+            self.save(os.path.join(self.log_dir, f"model_{self.current_learning_iteration}.pt"))
+
+    def _write_config(self) -> None:
+        """Write ``config.json``: resolved train config, env config, sizes and segments."""
+        if self.log_dir is None:
+            return
+        env = self.env
+        atomic_write_json(
+            os.path.join(self.log_dir, "config.json"),
+            {
+                **self.cfg,
+                "env": env.cfg,
+                "num_obs": self.num_obs,
+                "num_critic_obs": self.num_critic_obs,
+                "num_actions": self.num_actions,
+                "obs_segments": dict(env.obs_segments),
+                "privileged_obs_segments": dict(env.privileged_obs_segments) if env.privileged_obs_segments else None,
+            },
+        )
+
+    def save(self, path: str, infos: dict | None = None) -> None:
+        """Atomically write a checkpoint: model and optimiser state, iteration, env sizes, ``infos``.
+
+        Raises:
+            NonFiniteError: the policy parameters contain NaN/Inf (a broken model is never saved).
+            TypeError: ``infos`` holds something ``torch.load(weights_only=True)`` could not read back.
+        """
+        check_weights_only_safe(infos, "infos")
+        for name, param in self.alg.policy.named_parameters():
+            check_finite(param.detach().reshape(1, -1), f"policy parameter '{name}'")
+        checkpoint = {
+            "model_state_dict": self.alg.policy.state_dict(),
+            "optimizer_state_dict": self.alg.optimizer.state_dict(),
+            "iter": self.current_learning_iteration,
+            "learning_rate": self.alg.learning_rate,
+            "num_obs": self.num_obs,
+            "num_critic_obs": self.num_critic_obs,
+            "num_actions": self.num_actions,
+            "infos": infos,
+        }
+        atomic_write(path, lambda tmp_path: torch.save(checkpoint, tmp_path))
+
+    def load(self, path: str, load_optimizer: bool = True) -> dict | None:
+        """Restore a checkpoint written by :meth:`save`; returns its ``infos``.
+
+        Raises:
+            CheckpointError: unreadable file, or sizes (obs / critic obs / actions) that differ from the env.
+        """
+        checkpoint = read_checkpoint(path, self.device)
+        found = {k: checkpoint[k] for k in ("num_obs", "num_critic_obs", "num_actions")}
+        expected = {"num_obs": self.num_obs, "num_critic_obs": self.num_critic_obs, "num_actions": self.num_actions}
+        if found != expected:
+            diff = ", ".join(
+                f"{k} {expected[k]} (env) vs {found[k]} (checkpoint)" for k in expected if found[k] != expected[k]
+            )
+            raise CheckpointError(f"checkpoint {path} does not fit the environment: {diff}")
+        try:
+            self.alg.policy.load_state_dict(checkpoint["model_state_dict"])
+            if load_optimizer:
+                self.alg.optimizer.load_state_dict(checkpoint["optimizer_state_dict"])
+                self.alg.learning_rate = self.alg.optimizer.param_groups[0]["lr"]
+        except (RuntimeError, ValueError, KeyError) as e:
+            raise CheckpointError(f"checkpoint {path} does not fit the policy: {str(e).splitlines()[0]}") from e
+        self.current_learning_iteration = int(checkpoint["iter"])
+        return checkpoint["infos"]
+
+    def get_inference_policy(self, device: str | torch.device | None = None) -> Callable[[torch.Tensor], torch.Tensor]:
+        """Snapshot of the current policy as ``obs (N, num_obs) -> deterministic actions (N, num_actions)``.
+
+        Eval mode, normaliser applied without updating, run under ``torch.inference_mode``.
+        """
+        policy = self._build_policy()
+        policy.load_state_dict(self.alg.policy.state_dict())
+        policy = policy.to(device if device is not None else self.device).eval()
+
+        def inference_policy(obs: torch.Tensor) -> torch.Tensor:
+            with torch.inference_mode():
+                return policy.act_inference(obs)
+
+        inference_policy.policy = policy  # the module, e.g. for export
+        return inference_policy

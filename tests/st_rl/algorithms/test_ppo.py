@@ -1,0 +1,106 @@
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from st_rl.algorithms.ppo import PPO, surrogate_loss, value_function_loss
+from st_rl.modules import ActorCritic
+
+
+def test_surrogate_loss_clips_by_hand():
+    # ratio = [1.5, 0.5, 1.1], A = [1, -1, 2], eps = 0.2
+    # sample 0: max(-1*1.5, -1*1.2) = -1.2 ; sample 1: max(1*0.5, 1*0.8) = 0.8 ; sample 2: max(-2.2, -2.2) = -2.2
+    # pg_loss = (-1.2 + 0.8 - 2.2) / 3 = -0.8667 ; clipfrac = 2/3 (samples 0 and 1 have |ratio-1| > 0.2)
+    log_prob = torch.log(torch.tensor([1.5, 0.5, 1.1]))
+    loss, metrics = surrogate_loss(log_prob, torch.zeros(3), torch.tensor([1.0, -1.0, 2.0]), clip_param=0.2)
+    assert loss.item() == pytest.approx(-2.6 / 3, abs=1e-6)
+    assert metrics["clipfrac"].item() == pytest.approx(2 / 3)
+    assert metrics["ratio"].item() == pytest.approx((1.5 + 0.5 + 1.1) / 3)
+    # approx_kl = mean((ratio - 1) - log ratio)
+    expected_kl = sum((r - 1) - math.log(r) for r in (1.5, 0.5, 1.1)) / 3
+    assert metrics["approx_kl"].item() == pytest.approx(expected_kl, abs=1e-6)
+
+
+def test_value_loss_clipped_by_hand():
+    # V = [1.0, 2.0], V_old = [0.5, 2.0], R = [2.0, 1.0], eps = 0.2
+    # sample 0: (1-2)^2 = 1 ; clipped V = 0.5 + 0.2 = 0.7 -> (0.7-2)^2 = 1.69 ; max = 1.69
+    # sample 1: (2-1)^2 = 1 ; clipped V = 2.0 -> 1 ; max = 1
+    # clipped loss = (1.69 + 1) / 2 = 1.345 ; unclipped = (1 + 1) / 2 = 1.0
+    values, old, returns = torch.tensor([[1.0], [2.0]]), torch.tensor([[0.5], [2.0]]), torch.tensor([[2.0], [1.0]])
+    clipped, _ = value_function_loss(values, old, returns, clip_param=0.2, use_clipped=True)
+    unclipped, _ = value_function_loss(values, old, returns, clip_param=0.2, use_clipped=False)
+    assert clipped.item() == pytest.approx(1.345, abs=1e-6)
+    assert unclipped.item() == pytest.approx(1.0, abs=1e-6)
+
+
+def _identity_critic_policy() -> ActorCritic:
+    """Policy whose value is the (single) critic observation itself: V(c) = c."""
+    policy = ActorCritic(2, 1, 1, actor_hidden_dims=[4], critic_hidden_dims=[4])
+    policy.critic = nn.Linear(1, 1)
+    with torch.no_grad():
+        policy.critic.weight.fill_(1.0)
+        policy.critic.bias.zero_()
+    return policy
+
+
+def test_time_outs_bootstrap_with_final_critic_obs():
+    ppo = PPO(_identity_critic_policy(), gamma=0.9)
+    ppo.init_storage(3, 1, (2,), (1,), (1,))
+    # The observations after the step are reset observations (critic obs 0 -> V = 0); the final
+    # states have V = 10 and 20. env 0 timed out, env 1 terminated, env 2 goes on (its final obs is junk).
+    ppo.act(torch.zeros(3, 2), torch.zeros(3, 1))
+    infos = {
+        "time_outs": torch.tensor([True, False, False]),
+        "final_critic_obs": torch.tensor([[10.0], [20.0], [float("nan")]]),
+        "episode": {},
+    }
+    ppo.process_env_step(torch.ones(3), torch.tensor([True, True, False]), infos)
+    # r = 1 + 0.9 * V(s_T) for the time-out only: [1 + 9, 1, 1]
+    torch.testing.assert_close(ppo.storage.rewards[0].flatten(), torch.tensor([10.0, 1.0, 1.0]))
+
+
+def test_update_returns_named_metrics_and_adapts_learning_rate():
+    torch.manual_seed(0)
+    policy = ActorCritic(3, 3, 2, actor_hidden_dims=[8], critic_hidden_dims=[8], obs_normalization=True)
+    ppo = PPO(policy, num_learning_epochs=2, num_mini_batches=2, learning_rate=1e-3, desired_kl=1e-9)
+    ppo.init_storage(4, 5, (3,), None, (2,))
+    for _ in range(5):
+        obs = torch.randn(4, 3)
+        ppo.act(obs, obs)
+        ppo.process_env_step(
+            torch.randn(4), torch.zeros(4, dtype=torch.bool), {"time_outs": torch.zeros(4, dtype=torch.bool)}
+        )
+    ppo.compute_returns(torch.randn(4, 3))
+    count_before = policy.actor_obs_normalizer.count.item()
+    info = ppo.update()
+    for key in (
+        "surrogate",
+        "value_function",
+        "entropy",
+        "approx_kl",
+        "clipfrac",
+        "explained_variance",
+        "learning_rate",
+    ):
+        assert math.isfinite(info[key]), key
+    # desired_kl is tiny, so every step's KL exceeds 2 * desired: lr divided by 1.5 per mini-batch (4 steps)
+    assert info["learning_rate"] == pytest.approx(1e-3 / 1.5**4)
+    # the update epochs never touch the normaliser statistics (20 samples were collected)
+    assert policy.actor_obs_normalizer.count.item() == count_before == 20
+    assert ppo.storage.step == 0
+
+
+def test_clip_min_std_applied_after_each_step():
+    policy = ActorCritic(3, 3, 2, actor_hidden_dims=[8], critic_hidden_dims=[8], init_noise_std=0.01)
+    ppo = PPO(policy, num_learning_epochs=1, num_mini_batches=1, clip_min_std=0.5)
+    ppo.init_storage(4, 2, (3,), None, (2,))
+    for _ in range(2):
+        obs = torch.randn(4, 3)
+        ppo.act(obs, obs)
+        ppo.process_env_step(
+            torch.randn(4), torch.zeros(4, dtype=torch.bool), {"time_outs": torch.zeros(4, dtype=torch.bool)}
+        )
+    ppo.compute_returns(torch.randn(4, 3))
+    ppo.update()
+    assert torch.all(policy.std >= 0.5)
