@@ -87,6 +87,10 @@ class TorchVecEnv(VecEnv):
         }
         return self.get_observations(), self.get_privileged_observations(), self._t(s.reward), dones, infos
 
+    def env_state_qpos(self, index: int) -> jax.Array:
+        """``(nq,)`` generalised position of env ``index`` (for recording a video)."""
+        return self.state.data.qpos[index]
+
     def _episode_means(self, s: State, dones: torch.Tensor) -> dict[str, torch.Tensor]:
         """Mean episode sum of every reward term over the episodes that ended this step, as ``rew_<term>``."""
         if not bool(dones.any()):

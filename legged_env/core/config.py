@@ -19,13 +19,21 @@ def _type_ok(default, value) -> bool:
     return isinstance(value, type(default))
 
 
-def merge_strict(defaults: dict, override: Mapping, source: str, prefix: str = "", open_keys: frozenset = frozenset()):
+def merge_strict(
+    defaults: dict,
+    override: Mapping,
+    source: str,
+    prefix: str = "",
+    open_keys: frozenset = frozenset(),
+    replace_open: bool = True,
+):
     """Returns a deep copy of ``defaults`` updated by ``override``.
 
     Every key of ``override`` must exist in ``defaults`` with a value of the same type
     (int is accepted for float, list for tuple). Keys whose dotted path is in ``open_keys``
-    hold name -> value mappings that the override replaces whole (e.g. reward scales, whose
-    names are checked by the task against its reward functions).
+    hold name -> value mappings (e.g. reward scales, whose names the task checks against its
+    reward functions): a config file replaces them whole (``replace_open``), a command-line
+    ``--set`` updates or adds single entries.
 
     Raises:
         ConfigError: one line naming the dotted key and ``source``.
@@ -43,9 +51,9 @@ def merge_strict(defaults: dict, override: Mapping, source: str, prefix: str = "
         if path in open_keys:
             if not isinstance(value, Mapping):
                 raise ConfigError(f"config key '{path}' in {source} must be a mapping, got {value!r}")
-            out[key] = copy.deepcopy(dict(value))
+            out[key] = copy.deepcopy(dict(value)) if replace_open else {**default, **copy.deepcopy(dict(value))}
         elif isinstance(default, dict):
-            out[key] = merge_strict(default, value, source, path, open_keys)
+            out[key] = merge_strict(default, value, source, path, open_keys, replace_open)
         elif not _type_ok(default, value):
             raise ConfigError(
                 f"config key '{path}' in {source} expects {type(default).__name__}, got {value!r} "

@@ -64,7 +64,9 @@ def default_config() -> dict:
             "feet_air_time_target": 0.5,
             "only_positive_rewards": True,
         },
-        "terminations": {"max_tilt": 1.0, "contact_geoms": ["trunk", "thigh"]},
+        # Knees of a sagging robot touch the floor under DR, so thigh contact is penalised (collision), not
+        # terminal, by default; add "thigh" or "calf" here to end episodes on them.
+        "terminations": {"max_tilt": 1.0, "contact_geoms": ["trunk"]},
         "domain_rand": {
             "friction": [0.5, 1.25],
             "added_mass": [-1.0, 2.0],

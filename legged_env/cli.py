@@ -1,0 +1,203 @@
+"""Command-line plumbing shared by scripts/train.py, play.py, export.py and benchmark.py.
+
+legged_gym-style flags, a task's YAML config resolved against every default, ``--set`` overrides,
+run directories, and one clear error line (non-zero exit) for every bad input.
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import yaml
+
+from legged_env.core.config import merge_strict
+from legged_env.tasks import TaskSpec, get_task
+from st_rl.runners.config import resolve_train_cfg
+from st_rl.utils.checkpoint import get_load_path
+from st_rl.utils.config import ConfigError
+from st_rl.utils.errors import CheckpointError, NonFiniteError
+
+REPO_CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+SECTIONS = ("env", "policy", "algorithm", "runner")
+TRAIN_SECTIONS = ("policy", "algorithm", "runner")
+
+
+def base_parser(description: str) -> argparse.ArgumentParser:
+    """Flags every script takes (legged_gym's names)."""
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--task", default="walk", help="registered task name (default: walk)")
+    p.add_argument("--config", default=None, help="YAML config (default: configs/<task>.yaml)")
+    p.add_argument("--num_envs", type=int, default=None, help="number of parallel envs (in this process)")
+    p.add_argument("--seed", type=int, default=None, help="seeds torch, the envs and domain randomisation")
+    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda:0 (default: cpu)")
+    p.add_argument("--experiment_name", default=None, help="logs/<experiment_name>/ (default: runner.experiment_name)")
+    p.add_argument("--load_run", default=None, help="run directory name under logs/<experiment>, or -1 for the latest")
+    p.add_argument("--checkpoint", type=int, default=-1, help="model_<iter>.pt to load, -1 for the latest")
+    p.add_argument("--headless", action="store_true", help="accepted for legged_gym compatibility (always headless)")
+    p.add_argument("--log_root", default="logs", help="root of run directories (default: ./logs)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override a config value (YAML syntax), e.g. --set env.commands.lin_vel_x=[0.3,1.0]; repeatable",
+    )
+    return p
+
+
+def run_main(main: Callable[[argparse.Namespace], int | None], parser: argparse.ArgumentParser) -> None:
+    """Parse args and run ``main``; known user errors print one line to stderr and exit non-zero."""
+    args = parser.parse_args()
+    try:
+        code = main(args)
+    except (ConfigError, CheckpointError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    except NonFiniteError as e:
+        print(f"error: {e} (training stopped; the last checkpoint on disk is the last good one)", file=sys.stderr)
+        sys.exit(3)
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        sys.exit(130)
+    sys.exit(code or 0)
+
+
+def parse_override(item: str) -> tuple[list[str], object]:
+    """``"env.commands.lin_vel_x=[0.3,1.0]"`` -> (["env", "commands", "lin_vel_x"], [0.3, 1.0])."""
+    if "=" not in item:
+        raise ConfigError(f"--set {item}: expected SECTION.KEY=VALUE")
+    key, raw = item.split("=", 1)
+    path = key.strip().split(".")
+    if len(path) < 2 or path[0] not in SECTIONS or not all(path):
+        raise ConfigError(f"--set {item}: key must start with one of {', '.join(SECTIONS)} (e.g. env.num_envs=64)")
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"--set {item}: value is not valid YAML ({str(e).splitlines()[0]})") from None
+    return path, value
+
+
+def _nested(path: list[str], value) -> dict:
+    out: dict = value
+    for key in reversed(path):
+        out = {key: out}
+    return out
+
+
+def read_yaml(path: Path) -> dict:
+    """Reads a config file; a missing file or bad YAML is a ConfigError."""
+    if not path.is_file():
+        raise ConfigError(f"config file {path} not found")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"config file {path} is not valid YAML: {str(e).splitlines()[0]}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of sections ({', '.join(SECTIONS)})")
+    unknown = sorted(set(raw) - set(SECTIONS))
+    if unknown:
+        raise ConfigError(f"unknown section '{unknown[0]}' in {path} (valid: {', '.join(SECTIONS)})")
+    return raw
+
+
+def resolve_config(spec: TaskSpec, raw: dict, source: str, overrides: list[str]) -> dict:
+    """Full config ``{env, policy, algorithm, runner}``: ``raw`` over every default, then ``--set`` items."""
+    open_keys = frozenset(f"env.{k}" for k in spec.open_keys)
+    env = merge_strict(spec.default_config(), raw.get("env") or {}, source, "env", open_keys)
+    train_raw = {k: dict(raw.get(k) or {}) for k in TRAIN_SECTIONS}
+    train = resolve_train_cfg(train_raw, source)
+    for item in overrides:
+        path, value = parse_override(item)
+        where = f"--set {item}"
+        if path[0] == "env":
+            env = merge_strict(env, _nested(path[1:], value), where, "env", open_keys, replace_open=False)
+        else:
+            section = dict(train_raw[path[0]])
+            node = section
+            for key in path[1:-1]:
+                node[key] = dict(node.get(key) or {})
+                node = node[key]
+            node[path[-1]] = value
+            train_raw[path[0]] = section
+            train = resolve_train_cfg(train_raw, where)
+    if env["num_envs"] < 1:
+        raise ConfigError(f"env.num_envs must be >= 1, got {env['num_envs']}")
+    return {"env": env, **train}
+
+
+def load_config(args: argparse.Namespace) -> tuple[TaskSpec, dict, str]:
+    """Task spec, resolved config with the CLI flags applied, and the config file path."""
+    spec = get_task(args.task)
+    path = Path(args.config) if args.config else REPO_CONFIG_DIR / spec.config_file
+    flags = []
+    if args.num_envs is not None:
+        flags.append(f"env.num_envs={args.num_envs}")
+    if args.seed is not None:
+        flags.append(f"runner.seed={args.seed}")
+    if getattr(args, "max_iterations", None) is not None:
+        flags.append(f"runner.max_iterations={args.max_iterations}")
+    if args.experiment_name is not None:
+        flags.append(f"runner.experiment_name={args.experiment_name}")
+    if getattr(args, "run_name", None):
+        flags.append(f"runner.run_name={args.run_name}")
+    cfg = resolve_config(spec, read_yaml(path), str(path), flags + list(args.overrides))
+    return spec, cfg, str(path)
+
+
+def make_env(spec: TaskSpec, env_cfg: dict, seed: int, device: str, source: str = "<config>"):
+    """Builds the JAX task and wraps it as a torch VecEnv."""
+    from legged_env.torch_vec_env import TorchVecEnv  # imports jax; keep `--help` fast
+
+    return TorchVecEnv(spec.env_class(env_cfg, env_cfg["num_envs"], seed=seed, source=source), device=device)
+
+
+def new_run_dir(log_root: str, experiment: str, run_name: str) -> str:
+    """``<log_root>/<experiment>/<YYYY-mm-dd_HH-MM-SS>[_<run_name>]`` (not created here)."""
+    stamp = time.strftime("%Y-%m-%d_%H-%M-%S")
+    return os.path.join(log_root, experiment, f"{stamp}_{run_name}" if run_name else stamp)
+
+
+def find_checkpoint(args: argparse.Namespace, experiment: str) -> str:
+    """Checkpoint path from --load_run/--checkpoint under ``<log_root>/<experiment>``; CheckpointError lists what exists."""
+    root = os.path.join(args.log_root, experiment)
+    load_run = -1 if args.load_run is None else args.load_run
+    return get_load_path(root, load_run, args.checkpoint)
+
+
+def read_run_config(run_dir: str) -> dict:
+    """The ``config.json`` a training run wrote; missing or unreadable -> CheckpointError."""
+    path = os.path.join(run_dir, "config.json")
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"cannot read {path}: {e}") from None
+
+
+def resolve_env_overrides(spec: TaskSpec, env_cfg: dict, overrides: list[str]) -> dict:
+    """A run's env config (checked against the task's defaults) with ``env.*`` ``--set`` items applied."""
+    open_keys = frozenset(f"env.{k}" for k in spec.open_keys)
+    env = merge_strict(spec.default_config(), env_cfg, "config.json", "env", open_keys)
+    for item in overrides:
+        path, value = parse_override(item)
+        env = merge_strict(env, _nested(path[1:], value), f"--set {item}", "env", open_keys, replace_open=False)
+    return env
+
+
+def check_policy_fits(policy, env, path: str) -> None:
+    """CheckpointError naming both sizes when a policy's observation/action sizes differ from the env's."""
+    want = {"num_obs": env.num_obs, "num_actions": env.num_actions}
+    have = {"num_obs": policy.num_actor_obs, "num_actions": policy.num_actions}
+    bad = [f"{k} {want[k]} (env) vs {have[k]} (checkpoint)" for k in want if want[k] != have[k]]
+    if bad:
+        raise CheckpointError(f"checkpoint {path} does not fit the environment: {', '.join(bad)}")
+
+
+def checkpoint_iteration(path: str) -> int:
+    """``.../model_150.pt`` -> 150."""
+    return int(os.path.basename(path)[len("model_") : -len(".pt")])

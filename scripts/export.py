@@ -1,0 +1,45 @@
+"""Export a trained policy for the robot: python scripts/export.py --task=walk --load_run -1.
+
+Writes ``<run>/exported/policy.pt`` (TorchScript: normaliser baked in, deterministic, input = flat
+actor observation) and ``<run>/exported/policy.json`` (observation layout, joint order, default
+joint positions, action scale, PD gains, control dt, torque limits).
+"""
+
+import os
+
+from legged_env import cli
+
+
+def main(args) -> int:
+    spec, cfg, source = cli.load_config(args)
+    path = cli.find_checkpoint(args, cfg["runner"]["experiment_name"])
+    run_dir = os.path.dirname(path)
+    run_cfg = cli.read_run_config(run_dir)
+    env_cfg = cli.resolve_env_overrides(spec, run_cfg["env"], ["env.num_envs=1"])
+
+    from legged_env.deploy import policy_metadata
+    from st_rl.utils.checkpoint import load_policy_from_run
+    from st_rl.utils.export import export_policy_as_jit
+    from st_rl.utils.io import atomic_write_json
+
+    # Only the task description is needed (no stepping), so the env is built but never run.
+    env = spec.env_class(env_cfg, 1, seed=0, source=source)
+    policy = load_policy_from_run(run_dir, cli.checkpoint_iteration(path), "cpu")
+    if policy.num_actor_obs != env.actor_obs.size or policy.num_actions != env.num_actions:
+        raise cli.CheckpointError(
+            f"checkpoint {path} does not fit the task: num_obs {env.actor_obs.size} (env) vs {policy.num_actor_obs}, "
+            f"num_actions {env.num_actions} (env) vs {policy.num_actions}"
+        )
+    out_dir = args.output or os.path.join(run_dir, "exported")
+    export_policy_as_jit(policy, os.path.join(out_dir, "policy.pt"), env.actor_obs.size)
+    meta = policy_metadata(env, spec.name)
+    meta["checkpoint"] = os.path.abspath(path)
+    atomic_write_json(os.path.join(out_dir, "policy.json"), meta)
+    print(f"exported {os.path.join(out_dir, 'policy.pt')} and policy.json from {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    parser = cli.base_parser(__doc__)
+    parser.add_argument("--output", default=None, help="output directory (default: <run>/exported)")
+    cli.run_main(main, parser)
