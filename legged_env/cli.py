@@ -7,6 +7,7 @@ run directories, and one clear error line (non-zero exit) for every bad input.
 import argparse
 import json
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -51,8 +52,12 @@ def base_parser(description: str) -> argparse.ArgumentParser:
 
 
 def run_main(main: Callable[[argparse.Namespace], int | None], parser: argparse.ArgumentParser) -> None:
-    """Parse args and run ``main``; known user errors print one line to stderr and exit non-zero."""
+    """Parse args and run ``main``; known user errors print one line to stderr and exit non-zero.
+
+    SIGTERM (what schedulers and ``kill`` send) is handled like Ctrl-C, so training saves a checkpoint.
+    """
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     try:
         code = main(args)
     except (ConfigError, CheckpointError) as e:
@@ -65,6 +70,10 @@ def run_main(main: Callable[[argparse.Namespace], int | None], parser: argparse.
         print("\ninterrupted", file=sys.stderr)
         sys.exit(130)
     sys.exit(code or 0)
+
+
+def _raise_keyboard_interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 def parse_override(item: str) -> tuple[list[str], object]:
@@ -163,7 +172,10 @@ def new_run_dir(log_root: str, experiment: str, run_name: str) -> str:
 
 
 def find_checkpoint(args: argparse.Namespace, experiment: str) -> str:
-    """Checkpoint path from --load_run/--checkpoint under ``<log_root>/<experiment>``; CheckpointError lists what exists."""
+    """Checkpoint path from --load_run/--checkpoint under ``<log_root>/<experiment>``.
+
+    Raises CheckpointError listing the runs or checkpoints that exist.
+    """
     root = os.path.join(args.log_root, experiment)
     load_run = -1 if args.load_run is None else args.load_run
     return get_load_path(root, load_run, args.checkpoint)

@@ -20,7 +20,10 @@ G = 9.81
 
 
 def evaluate(
-    env: VecEnv, policy: Callable[[torch.Tensor], torch.Tensor], mass: float, settle_s: float = 1.0,
+    env: VecEnv,
+    policy: Callable[[torch.Tensor], torch.Tensor],
+    mass: float,
+    settle_s: float = 1.0,
     record_env: int | None = None,
 ) -> tuple[dict, list[np.ndarray]]:
     """Runs ``env.num_envs`` episodes (one per env) with ``policy`` (obs -> actions).

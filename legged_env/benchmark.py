@@ -1,0 +1,51 @@
+"""Throughput measurements behind scripts/benchmark.py (medians of repeated timings)."""
+
+import statistics
+import time
+
+import jax
+import torch
+
+from legged_env.torch_vec_env import TorchVecEnv
+
+
+def time_env_steps(env: TorchVecEnv, steps: int, repeats: int, seed: int = 0) -> float:
+    """Median env-steps/s of ``repeats`` runs of ``steps`` random-action steps through the torch VecEnv."""
+    gen = torch.Generator().manual_seed(seed)
+    actions = [torch.randn(env.num_envs, env.num_actions, generator=gen) for _ in range(8)]
+    env.step(actions[0])  # compile outside the timing
+    rates = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for i in range(steps):
+            obs, *_ = env.step(actions[i % len(actions)])
+        jax.block_until_ready(env.state.obs)
+        rates.append(env.num_envs * steps / (time.perf_counter() - start))
+    return statistics.median(rates)
+
+
+def time_first_step(make_env) -> tuple[TorchVecEnv, float]:
+    """Builds an env with ``make_env()`` and returns it with the seconds to its first step (tracing + compiling)."""
+    start = time.perf_counter()
+    env = make_env()
+    env.step(torch.zeros(env.num_envs, env.num_actions))
+    jax.block_until_ready(env.state.obs)
+    return env, time.perf_counter() - start
+
+
+def time_ppo_iterations(runner, iterations: int) -> dict:
+    """Median collection and learning seconds of ``iterations`` PPO iterations of an OnPolicyRunner."""
+    collection, learning = [], []
+    runner.alg.policy.train()
+    for _ in range(iterations):
+        start = time.perf_counter()
+        runner._collect_rollout()
+        mid = time.perf_counter()
+        runner.alg.update()
+        collection.append(mid - start)
+        learning.append(time.perf_counter() - mid)
+    return {
+        "collection_s": statistics.median(collection),
+        "learning_s": statistics.median(learning),
+        "steps_per_iteration": runner.runner_cfg.num_steps_per_env * runner.env.num_envs,
+    }

@@ -1,0 +1,34 @@
+"""Shared env instances: building one and compiling its step is the expensive part of these tests."""
+
+import pytest
+import torch
+
+from tests.legged_env import envs
+
+
+@pytest.fixture(autouse=True)
+def _single_thread():
+    torch.set_num_threads(1)
+    yield
+
+
+@pytest.fixture(scope="session")
+def env_cache() -> dict:
+    """Built envs by name, shared by every test of the session."""
+    return {}
+
+
+@pytest.fixture(scope="session")
+def walk_env(env_cache):
+    """The default walk task, 16 envs, seed 0 (DR, noise and pushes on)."""
+    if "walk" not in env_cache:
+        env_cache["walk"] = envs.build(envs.walk_config())
+    return env_cache["walk"]
+
+
+@pytest.fixture(scope="session")
+def calm_env(env_cache):
+    """The walk task with every random perturbation off, 16 envs, seed 0."""
+    if "calm" not in env_cache:
+        env_cache["calm"] = envs.build(envs.calm_config())
+    return env_cache["calm"]
