@@ -172,6 +172,9 @@ class LeggedEnv:
             return (data, power + jnp.sum(jnp.abs(tau * qd))), tau
 
         (data, power), taus = jax.lax.scan(substep, (data, jnp.zeros(())), None, length=self.decimation)
+        # mjx.step leaves poses (geom_xpos, ...) at the start of its last substep; recompute them for the
+        # integrated qpos so contacts and terminations see the state the observation describes.
+        data = mjx.kinematics(model, data)
         return data, taus[-1], power / self.decimation
 
     def _push(self, data, info):

@@ -1,0 +1,69 @@
+"""Subprocess runs of scripts/*.py and one tiny training run shared by the script tests.
+
+The scripts run with this interpreter from the repo root and keep the default JAX compilation cache,
+so they share compiled steps with each other and with earlier runs.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+RUN_NAME = "first"
+
+
+def run_script(script: str, *args: str, log_root: Path, timeout: float = 240) -> subprocess.CompletedProcess:
+    """``python scripts/<script>.py <args> --log_root <log_root>``, output captured as text."""
+    cmd = [sys.executable, str(REPO / "scripts" / f"{script}.py"), *args, "--log_root", str(log_root)]
+    return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout, env=dict(os.environ))
+
+
+def snapshot(root: Path) -> dict[str, tuple[int, int]]:
+    """``relative path -> (size, mtime_ns)`` of every file and directory under ``root``."""
+    if not root.exists():
+        return {}
+    out = {}
+    for path in sorted(root.rglob("*")):
+        st = path.stat()
+        out[str(path.relative_to(root))] = (st.st_size if path.is_file() else 0, st.st_mtime_ns)
+    return out
+
+
+def run_dirs(log_root: Path, experiment: str = "walk") -> list[Path]:
+    """Run directories of ``experiment``, oldest first (names start with their date)."""
+    return sorted(p for p in (log_root / experiment).iterdir() if p.is_dir())
+
+
+@pytest.fixture(scope="session")
+def trained_root(tmp_path_factory) -> Path:
+    """Log root holding one 2-iteration walk run (16 envs, a checkpoint every iteration)."""
+    root = tmp_path_factory.mktemp("trained") / "logs"
+    proc = run_script(
+        "train",
+        "--task=walk",
+        "--num_envs",
+        "16",
+        "--max_iterations",
+        "2",
+        "--seed",
+        "1",
+        "--run_name",
+        RUN_NAME,
+        "--set",
+        "runner.save_interval=1",
+        log_root=root,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return root
+
+
+@pytest.fixture
+def logs(trained_root, tmp_path) -> Path:
+    """A private copy of the trained log root, so a test may add to it."""
+    dst = tmp_path / "logs"
+    shutil.copytree(trained_root, dst)
+    return dst

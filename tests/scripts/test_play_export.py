@@ -1,0 +1,77 @@
+"""scripts/play.py and scripts/export.py on a trained run."""
+
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from st_rl.utils.checkpoint import load_policy_from_run
+from tests.scripts.conftest import run_dirs, run_script
+
+pytestmark = pytest.mark.timeout(300)
+
+PLAY_KEYS = {
+    "num_episodes", "lin_vel_x_rms", "lin_vel_y_rms", "yaw_rate_rms", "mean_episode_return", "mean_episode_length_s",
+    "fall_rate", "cost_of_transport", "tracking_samples", "checkpoint", "seed",
+}  # fmt: skip
+
+
+def test_play_writes_metrics(logs):
+    proc = run_script(
+        "play", "--task=walk", "--load_run", "-1", "--num_episodes", "4", "--set", "env.episode_length_s=2.0",
+        log_root=logs,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (run,) = run_dirs(logs)
+    metrics = json.loads((run / "play_metrics.json").read_text())
+    assert set(metrics) == PLAY_KEYS
+    assert metrics["num_episodes"] == 4 and metrics["checkpoint"] == str(run / "model_2.pt")
+    for key in PLAY_KEYS - {"checkpoint"}:
+        assert isinstance(metrics[key], (int, float)) and math.isfinite(metrics[key]), key
+    assert 0.0 <= metrics["fall_rate"] <= 1.0
+    assert 0.0 < metrics["mean_episode_length_s"] <= 2.0 + 1e-6
+    assert metrics["lin_vel_x_rms"] >= 0.0 and metrics["cost_of_transport"] >= 0.0
+
+
+LOAD_OUTSIDE_ST_RL = """
+import sys
+sys.modules["st_rl"] = None  # the exported file must load with torch alone
+sys.modules["legged_env"] = None
+import torch
+policy = torch.jit.load("exported/policy.pt")
+torch.save(policy(torch.load("obs.pt")), "actions.pt")
+"""
+
+
+def test_export_writes_torchscript_and_deploy_metadata(logs, tmp_path):
+    proc = run_script("export", "--task=walk", "--load_run", "-1", log_root=logs)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (run,) = run_dirs(logs)
+    meta = json.loads((run / "exported" / "policy.json").read_text())
+    cfg = json.loads((run / "config.json").read_text())
+    assert len(meta["joint_names"]) == 12 and meta["joint_names"][0] == "FL_hip_joint"
+    assert meta["default_joint_pos"] == pytest.approx([0.0, 0.8, -1.5] * 4)
+    control = cfg["env"]["control"]
+    assert meta["kp"] == [control["kp"]] * 12 and meta["kd"] == [control["kd"]] * 12
+    assert meta["control_dt"] == pytest.approx(0.02)
+    assert meta["torque_limits"] == pytest.approx([23.7, 23.7, 35.55] * 4)
+    assert meta["num_obs"] == cfg["num_obs"] and meta["num_actions"] == 12
+    assert sum(math.prod(s["shape"]) for s in meta["obs_segments"]) == meta["num_obs"]
+    assert [s["name"] for s in meta["obs_segments"]] == list(cfg["obs_segments"])
+    assert meta["obs_segments"][1]["start"] == 3 and meta["obs_segments"][1]["scale"] == [0.25] * 3
+
+    work = tmp_path / "fresh"
+    (work / "exported").mkdir(parents=True)
+    (work / "exported" / "policy.pt").write_bytes((run / "exported" / "policy.pt").read_bytes())
+    obs = torch.randn(8, meta["num_obs"]) * 2.0
+    torch.save(obs, work / "obs.pt")
+    subprocess.run([sys.executable, "-I", "-c", LOAD_OUTSIDE_ST_RL], cwd=work, check=True, timeout=120)
+    exported = torch.load(work / "actions.pt")
+    with torch.inference_mode():
+        eager = load_policy_from_run(str(run), 2).act_inference(obs)
+    assert exported.shape == (8, 12)
+    torch.testing.assert_close(exported, eager, atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(eager, eager[:1].expand_as(eager))  # depends on the observation
