@@ -154,6 +154,11 @@ def load_config(args: argparse.Namespace) -> tuple[TaskSpec, dict, str]:
         flags.append(f"runner.experiment_name={args.experiment_name}")
     if getattr(args, "run_name", None):
         flags.append(f"runner.run_name={args.run_name}")
+    if getattr(args, "resume", False):  # train.py: the run to resume from is recorded in config.json
+        flags.append("runner.resume=true")
+        if args.load_run is not None:
+            flags.append(f"runner.load_run={json.dumps(str(args.load_run))}")
+        flags.append(f"runner.checkpoint={args.checkpoint}")
     cfg = resolve_config(spec, read_yaml(path), str(path), flags + list(args.overrides))
     return spec, cfg, str(path)
 
@@ -176,9 +181,12 @@ def find_checkpoint(args: argparse.Namespace, experiment: str) -> str:
 
     Raises CheckpointError listing the runs or checkpoints that exist.
     """
-    root = os.path.join(args.log_root, experiment)
-    load_run = -1 if args.load_run is None else args.load_run
-    return get_load_path(root, load_run, args.checkpoint)
+    return checkpoint_path(args.log_root, experiment, args.load_run, args.checkpoint)
+
+
+def checkpoint_path(log_root: str, experiment: str, load_run: str | int | None, checkpoint: int) -> str:
+    """``<log_root>/<experiment>/<load_run>/model_<checkpoint>.pt``; None or -1 pick the latest."""
+    return get_load_path(os.path.join(log_root, experiment), -1 if load_run is None else load_run, checkpoint)
 
 
 def read_run_config(run_dir: str) -> dict:

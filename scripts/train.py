@@ -9,7 +9,9 @@ def main(args) -> int:
     spec, cfg, source = cli.load_config(args)
     runner_cfg = cfg["runner"]
     experiment = runner_cfg["experiment_name"]
-    resume_path = cli.find_checkpoint(args, experiment) if args.resume else None
+    resume_path = None
+    if runner_cfg["resume"]:  # --resume, or runner.resume in the config
+        resume_path = cli.checkpoint_path(args.log_root, experiment, runner_cfg["load_run"], runner_cfg["checkpoint"])
     log_dir = cli.new_run_dir(args.log_root, experiment, runner_cfg["run_name"])
 
     from st_rl.runners import OnPolicyRunner  # heavy imports after the argument checks

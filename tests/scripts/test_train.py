@@ -39,4 +39,6 @@ def test_resume_continues_at_the_next_iteration_in_a_new_run(logs):
     assert len(runs) == 2 and runs[0] == first and runs[1].name.endswith("_resumed")
     assert sorted(p.name for p in runs[1].glob("model_*.pt")) == ["model_3.pt"]
     assert torch.load(runs[1] / "model_3.pt", weights_only=True)["iter"] == 3
+    runner_cfg = json.loads((runs[1] / "config.json").read_text())["runner"]
+    assert runner_cfg["resume"] is True and runner_cfg["load_run"] == "-1" and runner_cfg["checkpoint"] == -1
     assert snapshot(first) == before  # the run resumed from is left alone
