@@ -1,11 +1,14 @@
 """scripts/train.py end to end: the run directory it writes, and resuming from it."""
 
 import json
+import signal
+import subprocess
+import sys
 
 import pytest
 import torch
 
-from tests.scripts.conftest import RUN_NAME, run_dirs, run_script, snapshot
+from tests.scripts.conftest import REPO, RUN_NAME, run_dirs, run_script, snapshot
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -42,3 +45,24 @@ def test_resume_continues_at_the_next_iteration_in_a_new_run(logs):
     runner_cfg = json.loads((runs[1] / "config.json").read_text())["runner"]
     assert runner_cfg["resume"] is True and runner_cfg["load_run"] == "-1" and runner_cfg["checkpoint"] == -1
     assert snapshot(first) == before  # the run resumed from is left alone
+
+
+def test_sigterm_saves_a_checkpoint_then_exits(tmp_path):
+    """SIGTERM (a scheduler's or `kill`'s stop) is handled like Ctrl-C: the completed iterations are saved."""
+    root = tmp_path / "logs"
+    cmd = [sys.executable, str(REPO / "scripts" / "train.py"), "--task=walk", "--num_envs", "16",
+           "--max_iterations", "1000", "--set", "runner.save_interval=1000", "--log_root", str(root)]  # fmt: skip
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for line in proc.stdout:  # wait for two finished iterations
+            if line.startswith("it 2/"):
+                break
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, stderr[-3000:]
+    (run,) = run_dirs(root)
+    saved = [p.name for p in run.glob("model_*.pt")]
+    assert len(saved) == 1 and int(saved[0][len("model_") : -len(".pt")]) >= 2, saved
+    assert not list(run.glob(".*.tmp"))
