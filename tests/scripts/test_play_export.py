@@ -15,7 +15,7 @@ pytestmark = pytest.mark.timeout(300)
 
 PLAY_KEYS = {
     "num_episodes", "lin_vel_x_rms", "lin_vel_y_rms", "yaw_rate_rms", "mean_episode_return", "mean_episode_length_s",
-    "fall_rate", "cost_of_transport", "tracking_samples", "checkpoint", "seed",
+    "fall_rate", "cost_of_transport", "tracking_samples", "checkpoint", "seed", "env_overrides",
 }  # fmt: skip
 
 
@@ -29,7 +29,11 @@ def test_play_writes_metrics(logs):
     metrics = json.loads((run / "play_metrics.json").read_text())
     assert set(metrics) == PLAY_KEYS
     assert metrics["num_episodes"] == 4 and metrics["checkpoint"] == str(run / "model_2.pt")
-    for key in PLAY_KEYS - {"checkpoint"}:
+    # Nominal conditions by default (legged_gym's play): no observation noise, no pushes; user overrides last.
+    assert metrics["env_overrides"] == [
+        "env.noise.enabled=false", "env.domain_rand.push_vel_xy=0.0", "env.episode_length_s=2.0"
+    ]  # fmt: skip
+    for key in PLAY_KEYS - {"checkpoint", "env_overrides"}:
         assert isinstance(metrics[key], (int, float)) and math.isfinite(metrics[key]), key
     assert 0.0 <= metrics["fall_rate"] <= 1.0
     assert 0.0 < metrics["mean_episode_length_s"] <= 2.0 + 1e-6
