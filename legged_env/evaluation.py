@@ -14,13 +14,13 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from st_rl.env import VecEnv
+from legged_env.torch_vec_env import TorchVecEnv
 
 G = 9.81
 
 
 def evaluate(
-    env: VecEnv,
+    env: TorchVecEnv,
     policy: Callable[[torch.Tensor], torch.Tensor],
     mass: float,
     settle_s: float = 1.0,
@@ -29,7 +29,7 @@ def evaluate(
     """Runs ``env.num_envs`` episodes (one per env) with ``policy`` (obs -> actions).
 
     Args:
-        env: a freshly built VecEnv whose infos carry ``metrics`` (see ``TorchVecEnv.step``).
+        env: a freshly built env whose infos carry ``metrics`` (see ``TorchVecEnv.step``).
         policy: deterministic policy ``(N, num_obs) -> (N, num_actions)``.
         mass: robot mass (kg) for the cost of transport.
         settle_s: seconds after a reset or command change excluded from the tracking errors.

@@ -34,7 +34,7 @@ class LeggedEnv:
         source: where ``cfg`` came from, for error messages.
     """
 
-    reward_functions: dict = {}
+    reward_functions: dict  # name -> reward function, set by each task class
 
     def __init__(self, cfg: dict, num_envs: int, seed: int = 0, source: str = "<config>"):
         enable_compilation_cache()
@@ -59,8 +59,7 @@ class LeggedEnv:
         rng_dr, self._rng = jax.random.split(jax.random.PRNGKey(seed))
         self.model, model_axes, self.dr_params = self._randomize_model(rng_dr)
         self.reset = jax.jit(jax.vmap(self._reset))
-        self.step = jax.jit(jax.vmap(self._step, in_axes=(model_axes, 0, 0)), static_argnums=())
-        self._step_with_model = self.step
+        self.step = jax.jit(jax.vmap(self._step, in_axes=(model_axes, 0, 0)))
 
     # ---------------------------------------------------------------- construction
     def _init_robot_indices(self):
@@ -231,14 +230,8 @@ class LeggedEnv:
         return {name: jnp.zeros(()) for name in self.rewards.names}
 
     def _reset_metrics(self, sums: dict) -> dict:
-        z = jnp.zeros(())
-        return {
-            "episode_sums": sums,
-            "lin_vel": jnp.zeros(3),
-            "ang_vel": jnp.zeros(3),
-            "commands": jnp.zeros(3),
-            "power": z,
-        }
+        zeros3 = jnp.zeros(3)
+        return {"episode_sums": sums, "lin_vel": zeros3, "ang_vel": zeros3, "commands": zeros3, "power": jnp.zeros(())}
 
     def step_metrics(self, q: dict, sums: dict, power: jax.Array) -> dict:
         """Clean per-step values before any reset, for logging and play metrics."""
