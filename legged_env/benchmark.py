@@ -5,6 +5,7 @@ import time
 
 import jax
 import torch
+import torch.distributed
 
 from legged_env.torch_vec_env import TorchVecEnv
 
@@ -48,4 +49,36 @@ def time_ppo_iterations(runner, iterations: int) -> dict:
         "collection_s": statistics.median(collection),
         "learning_s": statistics.median(learning),
         "steps_per_iteration": runner.runner_cfg.num_steps_per_env * runner.env.num_envs,
+    }
+
+
+def time_ranks(env: TorchVecEnv, runner, dist, steps: int, repeats: int, iterations: int) -> dict:
+    """One rank's share of a multi-process measurement, combined over ranks (every rank gets the result).
+
+    ``env_steps_per_s``: the ranks' random-action rates summed (they step at the same time, after a
+    barrier); ``ppo_iteration``: the slowest rank's median collection and learning seconds (the update
+    waits for it), over all ranks' envs.
+    """
+    for _ in range(2):  # the first two steps compile (as time_first_step + the warm-up step of time_env_steps)
+        env.step(torch.zeros(env.num_envs, env.num_actions))
+    jax.block_until_ready(env.state.obs)
+    torch.distributed.barrier()
+    rate = time_env_steps(env, steps, repeats, seed=dist.rank)
+    torch.distributed.barrier()
+    ppo = time_ppo_iterations(runner, iterations)
+    gathered = dist.gather_objects({"rate": rate, **ppo})
+    collection = max(g["collection_s"] for g in gathered)
+    learning = max(g["learning_s"] for g in gathered)
+    steps_per_iteration = sum(g["steps_per_iteration"] for g in gathered)
+    return {
+        "nproc": dist.world_size,
+        "num_envs": env.num_envs * dist.world_size,
+        "num_envs_per_rank": env.num_envs,
+        "env_steps_per_s": round(sum(g["rate"] for g in gathered)),
+        "ppo_iteration": {
+            "collection_s": round(collection, 3),
+            "learning_s": round(learning, 3),
+            "steps_per_iteration": steps_per_iteration,
+            "env_steps_per_s": round(steps_per_iteration / (collection + learning)),
+        },
     }

@@ -32,7 +32,12 @@ def base_parser(description: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--task", default="walk", help="registered task name (default: walk)")
     p.add_argument("--config", default=None, help="YAML config (default: configs/<task>.yaml)")
-    p.add_argument("--num_envs", type=int, default=None, help="number of parallel envs (in this process)")
+    p.add_argument(
+        "--num_envs",
+        type=int,
+        default=None,
+        help="number of parallel envs in total; with N processes (--nproc, torchrun) each runs num_envs / N",
+    )
     p.add_argument("--seed", type=int, default=None, help="seeds torch, the envs and domain randomisation")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda:0 (default: cpu)")
     p.add_argument("--experiment_name", default=None, help="logs/<experiment_name>/ (default: runner.experiment_name)")
@@ -55,20 +60,27 @@ def run_main(main: Callable[[argparse.Namespace], int | None], parser: argparse.
     """Parse args and run ``main``; known user errors print one line to stderr and exit non-zero.
 
     SIGTERM (what schedulers and ``kill`` send) is handled like Ctrl-C, so training saves a checkpoint.
+    Under torchrun every message names the rank (``error: [rank 1] ...``), and so does any other
+    exception, before its traceback; the launcher then stops the other ranks.
     """
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    rank = f"[rank {os.environ['RANK']}] " if "RANK" in os.environ and "LOCAL_RANK" in os.environ else ""
     try:
         code = main(args)
     except (ConfigError, CheckpointError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {rank}{e}", file=sys.stderr)
         sys.exit(2)
     except NonFiniteError as e:
-        print(f"error: {e} (training stopped; the last checkpoint on disk is the last good one)", file=sys.stderr)
+        print(f"error: {rank}{e} (training stopped; the last checkpoint on disk is the last good one)", file=sys.stderr)
         sys.exit(3)
     except KeyboardInterrupt:
-        print("\ninterrupted", file=sys.stderr)
+        print(f"\n{rank}interrupted", file=sys.stderr)
         sys.exit(130)
+    except Exception as e:
+        if rank:
+            print(f"error: {rank}failed with {type(e).__name__}: {e}", file=sys.stderr)
+        raise
     sys.exit(code or 0)
 
 
@@ -168,6 +180,16 @@ def make_env(spec: TaskSpec, env_cfg: dict, seed: int, device: str, source: str 
     from legged_env.torch_vec_env import TorchVecEnv  # imports jax; keep `--help` fast
 
     return TorchVecEnv(spec.env_class(env_cfg, env_cfg["num_envs"], seed=seed, source=source), device=device)
+
+
+def per_rank_env_cfg(env_cfg: dict, world_size: int) -> dict:
+    """``env_cfg`` with one process's share of ``num_envs`` (the total over all processes); must divide."""
+    total = env_cfg["num_envs"]
+    if total % world_size:
+        raise ConfigError(
+            f"--num_envs {total} (the total over all processes) is not divisible by {world_size} processes"
+        )
+    return {**env_cfg, "num_envs": total // world_size}
 
 
 def new_run_dir(log_root: str, experiment: str, run_name: str) -> str:

@@ -2,23 +2,36 @@
 
 Reports env-steps/s through the torch VecEnv with random actions at each ``--sizes`` num_envs, the
 jit compile seconds of the batched step (cold: a fresh, empty compilation cache), and one PPO
-iteration's collection and learning seconds at ``--ppo_envs`` envs. Not a test: numbers depend on
-the machine; compare ratios measured in the same run.
+iteration's collection and learning seconds at ``--ppo_envs`` envs. With ``--nproc 1,2`` it also
+measures training with 1 and 2 processes at the same total ``--ppo_envs`` (env-steps/s, collection and
+learning seconds per iteration), the multi-process ones launched through torchrun, under ``"nproc"``.
+Not a test: numbers depend on the machine; compare ratios measured in the same run.
 """
 
+import argparse
 import json
 import os
 import platform
+import sys
 import tempfile
 
-from legged_env import cli
+from st_rl.utils import distributed
+
+distributed.prepare_worker_environment()  # under torchrun: XLA flags before legged_env imports jax
+
+from legged_env import cli  # noqa: E402
 
 
 def main(args) -> int:
+    if distributed.launched_by_torchrun():
+        return rank_main(args)
     sizes = [int(s) for s in args.sizes.split(",")]
     # A fresh cache directory makes the first compile a cold one, and leaves the user's cache alone.
     os.environ["LEGGED_ENV_JAX_CACHE"] = tempfile.mkdtemp(prefix="legged_env_bench_cache_")
     spec, cfg, source = cli.load_config(args)
+    nprocs = [distributed.resolve_nproc(n, args.device) for n in args.nproc.split(",")] if args.nproc else []
+    for n in nprocs:
+        cli.per_rank_env_cfg({**cfg["env"], "num_envs": args.ppo_envs}, n)
 
     import jax
     import torch
@@ -49,7 +62,60 @@ def main(args) -> int:
     runner = OnPolicyRunner(env, {k: cfg[k] for k in cli.TRAIN_SECTIONS}, None, args.device, source)
     ppo = time_ppo_iterations(runner, args.ppo_iterations)
     result["ppo_iteration"] = {"num_envs": args.ppo_envs, **{k: round(v, 3) for k, v in ppo.items()}}
+    if nprocs:
+        one = {"env_steps_per_s": round(time_env_steps(env, args.steps, args.repeats)), **ppo}
+        del env, runner
+        result["nproc"] = {str(n): nproc_result(n, one, args) for n in nprocs}
     print(json.dumps(result, indent=2))
+    return 0
+
+
+def nproc_result(n: int, one: dict, args) -> dict:
+    """The ``--nproc`` entry for ``n`` processes: ``one`` (this process's timings) for 1, else a torchrun job."""
+    if n == 1:
+        seconds = one["collection_s"] + one["learning_s"]
+        return {
+            "nproc": 1,
+            "num_envs": args.ppo_envs,
+            "num_envs_per_rank": args.ppo_envs,
+            "env_steps_per_s": one["env_steps_per_s"],
+            "ppo_iteration": {
+                "collection_s": round(one["collection_s"], 3),
+                "learning_s": round(one["learning_s"], 3),
+                "steps_per_iteration": one["steps_per_iteration"],
+                "env_steps_per_s": round(one["steps_per_iteration"] / seconds),
+            },
+        }
+    with tempfile.TemporaryDirectory(prefix="legged_env_bench_") as tmp:
+        out = os.path.join(tmp, "rank0.json")
+        argv = distributed.strip_flag(sys.argv, "--nproc") + ["--json_out", out]
+        code = distributed.launch(n, argv)
+        if code != 0:
+            return {"nproc": n, "error": f"torchrun exited with {code}"}
+        with open(out) as f:
+            return json.load(f)
+
+
+def rank_main(args) -> int:
+    """One rank of an ``--nproc`` measurement (under torchrun); rank 0 writes the JSON to ``--json_out``."""
+    spec, cfg, source = cli.load_config(args)
+    dist = distributed.init_distributed(args.device)
+    if dist is None:
+        raise cli.ConfigError("the multi-process benchmark needs at least 2 processes")
+    try:
+        from legged_env.benchmark import time_ranks
+        from st_rl.runners import OnPolicyRunner
+        from st_rl.utils.io import atomic_write_json
+
+        env_cfg = cli.per_rank_env_cfg({**cfg["env"], "num_envs": args.ppo_envs}, dist.world_size)
+        env = cli.make_env(spec, env_cfg, dist.rank, str(dist.device), source)
+        train_cfg = {k: cfg[k] for k in cli.TRAIN_SECTIONS}
+        runner = OnPolicyRunner(env, train_cfg, None, str(dist.device), source, dist=dist)
+        result = time_ranks(env, runner, dist, args.steps, args.repeats, args.ppo_iterations)
+        if dist.is_main and args.json_out:
+            atomic_write_json(args.json_out, result)
+    finally:
+        distributed.shutdown()
     return 0
 
 
@@ -60,4 +126,11 @@ if __name__ == "__main__":
     parser.add_argument("--repeats", type=int, default=5, help="timings per size (the median is reported)")
     parser.add_argument("--ppo_envs", type=int, default=1024, help="num_envs of the PPO iteration timing")
     parser.add_argument("--ppo_iterations", type=int, default=3, help="PPO iterations timed (median reported)")
+    parser.add_argument(
+        "--nproc",
+        default=None,
+        metavar="N[,N...]",
+        help="also time training with these numbers of processes (e.g. 1,2 or auto) at --ppo_envs envs in total",
+    )
+    parser.add_argument("--json_out", default=None, help=argparse.SUPPRESS)  # a torchrun rank's result file
     cli.run_main(main, parser)

@@ -1,32 +1,61 @@
-"""Train a policy: python scripts/train.py --task=walk [--num_envs N] [--max_iterations N] [--resume ...]."""
+"""Train a policy: python scripts/train.py --task=walk [--num_envs N] [--max_iterations N] [--resume ...].
+
+Several processes (one per CPU core or GPU): ``--nproc N|auto``, or ``torchrun --nproc_per_node N scripts/train.py``.
+"""
 
 import os
+import sys
 
-from legged_env import cli
+from st_rl.utils import distributed
+
+distributed.prepare_worker_environment()  # under torchrun: XLA flags before legged_env imports jax
+
+from legged_env import cli  # noqa: E402
 
 
 def main(args) -> int:
     spec, cfg, source = cli.load_config(args)
+    if args.nproc is not None and not distributed.launched_by_torchrun():
+        nproc = distributed.resolve_nproc(args.nproc, args.device)
+        cli.per_rank_env_cfg(cfg["env"], nproc)  # the total must split evenly: say so before launching
+        return distributed.launch(nproc, distributed.strip_flag(sys.argv, "--nproc"))
+    dist = distributed.init_distributed(args.device)
+    try:
+        return train(args, spec, cfg, source, dist)
+    finally:
+        distributed.shutdown()
+
+
+def train(args, spec, cfg: dict, source: str, dist: distributed.DistributedContext | None) -> int:
     runner_cfg = cfg["runner"]
     experiment = runner_cfg["experiment_name"]
     resume_path = None
     if runner_cfg["resume"]:  # --resume, or runner.resume in the config
         resume_path = cli.checkpoint_path(args.log_root, experiment, runner_cfg["load_run"], runner_cfg["checkpoint"])
     log_dir = cli.new_run_dir(args.log_root, experiment, runner_cfg["run_name"])
+    rank, world_size = (dist.rank, dist.world_size) if dist is not None else (0, 1)
+    env_cfg = cli.per_rank_env_cfg(cfg["env"], world_size)
+    device = str(dist.device) if dist is not None else args.device
 
     from st_rl.runners import OnPolicyRunner  # heavy imports after the argument checks
 
-    env = cli.make_env(spec, cfg["env"], runner_cfg["seed"], args.device, source)
-    runner = OnPolicyRunner(env, {k: cfg[k] for k in cli.TRAIN_SECTIONS}, log_dir, args.device, source)
+    env = cli.make_env(spec, env_cfg, runner_cfg["seed"] + rank, device, source)
+    train_cfg = {k: cfg[k] for k in cli.TRAIN_SECTIONS}
+    runner = OnPolicyRunner(env, train_cfg, log_dir, device, source, dist=dist)
+    is_main = rank == 0
     if resume_path is not None:
-        runner.load(resume_path)
-        print(f"resumed from {resume_path} at iteration {runner.current_learning_iteration}")
-    print(
-        f"task {spec.name} | {env.num_envs} envs | obs {env.num_obs} | critic obs {env.num_privileged_obs} | "
-        f"actions {env.num_actions} | logs {os.path.abspath(log_dir)}"
-    )
+        runner.load(resume_path)  # every rank; learn() then broadcasts rank 0's weights
+        if is_main:
+            print(f"resumed from {resume_path} at iteration {runner.current_learning_iteration}")
+    envs = f"{cfg['env']['num_envs']} envs" + (f" ({world_size} x {env.num_envs})" if world_size > 1 else "")
+    if is_main:
+        print(
+            f"task {spec.name} | {envs} | obs {env.num_obs} | critic obs {env.num_privileged_obs} | "
+            f"actions {env.num_actions} | logs {os.path.abspath(log_dir)}"
+        )
     runner.learn(runner_cfg["max_iterations"], runner_cfg["init_at_random_ep_len"])
-    print(f"\ndone: {runner.current_learning_iteration} iterations, checkpoints in {log_dir}")
+    if is_main:
+        print(f"\ndone: {runner.current_learning_iteration} iterations, checkpoints in {log_dir}")
     return 0
 
 
@@ -35,4 +64,11 @@ if __name__ == "__main__":
     parser.add_argument("--max_iterations", type=int, default=None, help="learning iterations to run")
     parser.add_argument("--run_name", default=None, help="suffix of the run directory name")
     parser.add_argument("--resume", action="store_true", help="continue from --load_run/--checkpoint")
+    parser.add_argument(
+        "--nproc",
+        default=None,
+        metavar="N|auto",
+        help="train with N processes on this machine (auto: one per CPU core, or per GPU with --device cuda), "
+        "launched through torchrun; --num_envs is the total, split evenly",
+    )
     cli.run_main(main, parser)

@@ -6,6 +6,11 @@ returning ``(loss, metrics)``; :meth:`PPO.compute_losses` collects them in a dic
 is ``sum(loss_coefs[name] * losses[name])``, so a subclass adds a loss with one entry and one coef.
 
 Shapes: ``N = num_envs``, ``B`` = mini-batch size, ``A = num_actions``.
+
+Multi-process (``dist`` set, see :mod:`st_rl.utils.distributed`): each rank holds ``N`` of its own envs and
+the update equals the single-process one on all ranks' samples: gradients and the KL of the adaptive
+schedule are averaged over ranks (one all-reduce per mini-batch), advantages normalised with global
+statistics, normaliser statistics merged.
 """
 
 from __future__ import annotations
@@ -13,7 +18,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from st_rl.modules.normalizer import EmpiricalNormalization
 from st_rl.storage.rollout_storage import Batch, RolloutStorage, Transition
+from st_rl.utils.distributed import DistributedContext
 
 
 def surrogate_loss(
@@ -82,7 +89,10 @@ def explained_variance(values: torch.Tensor, returns: torch.Tensor) -> float:
 
 
 class PPO:
-    """PPO learner owning the policy's optimiser and the rollout storage."""
+    """PPO learner owning the policy's optimiser and the rollout storage.
+
+    ``dist`` is injected by the runner in multi-process training (not a config key); ``None`` is one process.
+    """
 
     def __init__(
         self,
@@ -101,11 +111,17 @@ class PPO:
         desired_kl: float = 0.01,
         clip_min_std: float = 1e-3,
         device: str | torch.device = "cpu",
+        dist: DistributedContext | None = None,
     ) -> None:
         if schedule not in ("adaptive", "fixed"):
             raise ValueError(f"unknown schedule '{schedule}' (valid: adaptive, fixed)")
         self.device = torch.device(device)
         self.policy = policy.to(self.device)
+        self.dist = dist
+        if dist is not None:
+            for module in self.policy.modules():
+                if isinstance(module, EmpiricalNormalization):
+                    module.dist = dist
         self.num_learning_epochs = num_learning_epochs
         self.num_mini_batches = num_mini_batches
         self.clip_param = clip_param
@@ -137,7 +153,7 @@ class PPO:
     ) -> None:
         """Allocate the rollout buffer; ``critic_obs_shape=None`` when the critic sees the actor observation."""
         self.storage = RolloutStorage(
-            num_envs, num_transitions_per_env, actor_obs_shape, critic_obs_shape, action_shape, self.device
+            num_envs, num_transitions_per_env, actor_obs_shape, critic_obs_shape, action_shape, self.device, self.dist
         )
 
     # --- rollout -----------------------------------------------------------------------------------------------------
@@ -219,10 +235,12 @@ class PPO:
         num_updates = 0
         for batch in self.storage.mini_batch_generator(self.num_mini_batches, self.num_learning_epochs):
             losses, metrics = self.compute_losses(batch)
-            self._adapt_learning_rate(metrics["kl"])
             total = sum(self.loss_coefs[name] * loss for name, loss in losses.items())
             self.optimizer.zero_grad()
             total.backward()
+            if self.dist is not None:  # rank means: the gradient and KL of the union of the ranks' mini-batches
+                (metrics["kl"],) = self.dist.all_reduce_grads(self.policy.parameters(), metrics["kl"])
+            self._adapt_learning_rate(metrics["kl"])  # before the step: the learning rate is only used there
             nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
             self.optimizer.step()
             self.policy.clip_std(min=self.clip_min_std)

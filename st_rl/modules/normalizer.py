@@ -18,7 +18,13 @@ class EmpiricalNormalization(nn.Module):
     ``forward`` updates the statistics only in training mode and while ``count < until``
     (rsl_rl semantics). Policies in st_rl call :meth:`normalize` (never updates) when computing
     actions and values, and :meth:`update` explicitly once per collected observation.
+
+    In multi-process training the algorithm sets ``dist`` (a
+    :class:`~st_rl.utils.distributed.DistributedContext`): each update then merges the batch moments of
+    every rank first, so all ranks keep identical statistics, those of the union of their batches.
     """
+
+    dist = None  # DistributedContext | None; a plain attribute, not part of the state_dict
 
     def __init__(self, shape: int | Sequence[int], eps: float = 1e-2, until: int | None = None) -> None:
         super().__init__()
@@ -60,9 +66,11 @@ class EmpiricalNormalization(nn.Module):
         if self.until is not None and self.count >= self.until:
             return
         count_x = x.shape[0]
+        var_x, mean_x = torch.var_mean(x, dim=0, unbiased=False, keepdim=True)
+        if self.dist is not None:
+            count_x, mean_x, var_x = self.dist.merge_moments(count_x, mean_x, var_x)
         self.count += count_x
         rate = count_x / self.count.item()
-        var_x, mean_x = torch.var_mean(x, dim=0, unbiased=False, keepdim=True)
         delta = mean_x - self._mean
         # mean_new = mean + rate * delta;  var_new = var + rate * (var_x - var + delta * (mean_x - mean_new))
         self._mean.add_(rate * delta)

@@ -50,7 +50,9 @@ def resolve_train_cfg(train_cfg: dict[str, Any], source: str = "train_cfg") -> d
     alg_name = alg_cfg.pop("class_name", DEFAULT_ALGORITHM_CLASS)
     if alg_name not in ALGORITHM_CLASSES:
         raise ConfigError(f"unknown algorithm class '{alg_name}' in {source} (valid: {', '.join(ALGORITHM_CLASSES)})")
-    alg_kwargs = resolve_kwargs(ALGORITHM_CLASSES[alg_name], alg_cfg, "algorithm", source, exclude={"policy", "device"})
+    alg_kwargs = resolve_kwargs(
+        ALGORITHM_CLASSES[alg_name], alg_cfg, "algorithm", source, exclude={"policy", "device", "dist"}
+    )
     return {
         "policy": resolve_policy_cfg(train_cfg.get("policy", {}), source),
         "algorithm": {"class_name": alg_name, **alg_kwargs},

@@ -24,6 +24,24 @@ def episode_means(ep_infos: list[Mapping[str, float | torch.Tensor]]) -> dict[st
     return {key: statistics.fmean(v) for key, v in values.items()}
 
 
+def combine_rank_logs(
+    ranks: list[tuple[dict[str, float], dict[str, float], list[float], list[float]]],
+) -> tuple[dict[str, float], dict[str, float], list[float], list[float]]:
+    """Every rank's ``(update_info, episodes, rewards, lengths)`` as one: metrics and ``Episode/*`` terms
+    averaged over the ranks that report them, recent episode returns and lengths concatenated."""
+
+    def mean_over_ranks(dicts: list[dict[str, float]]) -> dict[str, float]:
+        keys = dict.fromkeys(k for d in dicts for k in d)
+        return {k: statistics.fmean(d[k] for d in dicts if k in d) for k in keys}
+
+    return (
+        mean_over_ranks([r[0] for r in ranks]),
+        mean_over_ranks([r[1] for r in ranks]),
+        [x for r in ranks for x in r[2]],
+        [x for r in ranks for x in r[3]],
+    )
+
+
 class TrainLogger:
     """Writes ``Loss/*``, ``Policy/*``, ``Perf/*``, ``Train/*``, ``Episode/*`` scalars and prints progress.
 
@@ -51,7 +69,7 @@ class TrainLogger:
         it: int,
         total_it: int,
         update_info: Mapping[str, float],
-        ep_infos: list[Mapping[str, float | torch.Tensor]],
+        episodes: Mapping[str, float],
         rewards: list[float],
         lengths: list[float],
         perf: Mapping[str, float],
@@ -60,7 +78,8 @@ class TrainLogger:
 
         Args:
             update_info: output of the algorithm's ``update()`` (losses and metrics).
-            ep_infos: the ``infos["episode"]`` dicts collected this iteration.
+            episodes: per-term episode means of this iteration (:func:`episode_means` of the ``infos["episode"]``
+                dicts, averaged over ranks in multi-process training).
             rewards, lengths: returns and lengths of recently finished episodes.
             perf: ``fps``, ``collection_time``, ``learning_time``, ``mean_noise_std``, ``eta``.
         """
@@ -70,7 +89,7 @@ class TrainLogger:
         self._scalar("Perf/total_fps", perf["fps"], it)
         self._scalar("Perf/collection_time", perf["collection_time"], it)
         self._scalar("Perf/learning_time", perf["learning_time"], it)
-        for key, value in episode_means(ep_infos).items():
+        for key, value in episodes.items():
             self._scalar(f"Episode/{key}", value, it)
         mean_reward = statistics.fmean(rewards) if rewards else float("nan")
         mean_length = statistics.fmean(lengths) if lengths else float("nan")

@@ -6,6 +6,11 @@ a signature (unknown keys and wrong types are :class:`~st_rl.utils.config.Config
 - ``policy``: ``class_name`` (default ``"ActorCritic"``) + kwargs of that class (see ``st_rl.modules``).
 - ``algorithm``: ``class_name`` (default ``"PPO"``) + kwargs of :class:`~st_rl.algorithms.ppo.PPO`.
 - ``runner``: fields of :class:`~st_rl.runners.config.RunnerCfg`.
+
+Multi-process (``dist`` from :func:`st_rl.utils.distributed.init_distributed`): every rank runs this loop
+on its own env; rank 0's parameters are broadcast when ``learn`` starts (after any ``load``), episode
+statistics are gathered from all ranks, and only rank 0 writes TensorBoard, progress, config.json and
+checkpoints.
 """
 
 from __future__ import annotations
@@ -21,8 +26,9 @@ from st_rl.algorithms import ALGORITHM_CLASSES
 from st_rl.env.vec_env import VecEnv
 from st_rl.modules import build_policy
 from st_rl.runners.config import RunnerCfg, resolve_train_cfg
-from st_rl.runners.logger import Timer, TrainLogger
+from st_rl.runners.logger import Timer, TrainLogger, combine_rank_logs, episode_means
 from st_rl.utils.checkpoint import check_weights_only_safe, read_checkpoint
+from st_rl.utils.distributed import DistributedContext
 from st_rl.utils.errors import CheckpointError, check_finite
 from st_rl.utils.io import atomic_write, atomic_write_json
 
@@ -33,6 +39,8 @@ class OnPolicyRunner:
     Attributes:
         current_learning_iteration: number of completed learning iterations (restored by :meth:`load`).
         cfg: the resolved ``{"policy", "algorithm", "runner"}`` config.
+        dist: the multi-process context, or ``None`` for a single process.
+        world_size: number of processes (1 without ``dist``); ``env.num_envs`` is this rank's share.
     """
 
     def __init__(
@@ -42,19 +50,24 @@ class OnPolicyRunner:
         log_dir: str | None = None,
         device: str = "cpu",
         source: str = "train_cfg",
+        dist: DistributedContext | None = None,
     ) -> None:
         self.cfg = resolve_train_cfg(train_cfg, source)
         self.runner_cfg = RunnerCfg(**self.cfg["runner"])
         self.env = env
         self.device = torch.device(device)
         self.log_dir = log_dir
+        self.dist = dist
+        self.world_size = dist.world_size if dist is not None else 1
+        self.is_main = dist is None or dist.is_main
         self.num_obs = env.num_obs
         self.num_critic_obs = env.num_privileged_obs if env.num_privileged_obs is not None else env.num_obs
         self.num_actions = env.num_actions
-        torch.manual_seed(self.runner_cfg.seed)
+        torch.manual_seed(self.runner_cfg.seed + (dist.rank if dist is not None else 0))
         policy = self._build_policy(source)
         alg_kwargs = {k: v for k, v in self.cfg["algorithm"].items() if k != "class_name"}
-        self.alg = ALGORITHM_CLASSES[self.cfg["algorithm"]["class_name"]](policy, device=self.device, **alg_kwargs)
+        alg_class = ALGORITHM_CLASSES[self.cfg["algorithm"]["class_name"]]
+        self.alg = alg_class(policy, device=self.device, dist=dist, **alg_kwargs)
         self.alg.init_storage(
             env.num_envs,
             self.runner_cfg.num_steps_per_env,
@@ -101,9 +114,13 @@ class OnPolicyRunner:
             # Assigned (not written in place) so envs that hold the counter elsewhere can take it.
             buf = self.env.episode_length_buf
             self.env.episode_length_buf = torch.randint_like(buf, high=int(self.env.max_episode_length))
+        if self.dist is not None:
+            self.dist.broadcast_module(self.alg.policy)  # rank 0's (possibly just loaded) weights everywhere
         self._write_config()
         if self.logger is None:
-            self.logger = TrainLogger(self.log_dir, list(self.alg.loss_coefs), self.runner_cfg.print_progress)
+            log_dir = self.log_dir if self.is_main else None
+            print_progress = self.runner_cfg.print_progress and self.is_main
+            self.logger = TrainLogger(log_dir, list(self.alg.loss_coefs), print_progress)
         self.alg.policy.train()
         self.alg.storage.clear()
         start = self.current_learning_iteration
@@ -130,17 +147,22 @@ class OnPolicyRunner:
         for name in self.alg.loss_coefs:
             check_finite(torch.tensor([update_info[name]]), f"loss '{name}'")
         learning_time = timer.lap()
+        episodes, rewards, lengths = episode_means(ep_infos), list(self._reward_buffer), list(self._length_buffer)
+        if self.dist is not None:  # one all-gather per iteration; rank 0 logs what every rank saw
+            ranks = self.dist.gather_objects((update_info, episodes, rewards, lengths))
+            update_info, episodes, rewards, lengths = combine_rank_logs(ranks)
         self.current_learning_iteration = it + 1
         self._iteration_times.append(collection_time + learning_time)
         mean_time = sum(self._iteration_times) / len(self._iteration_times)
+        steps = self.runner_cfg.num_steps_per_env * self.env.num_envs * self.world_size  # all ranks' env steps
         perf = {
-            "fps": self.runner_cfg.num_steps_per_env * self.env.num_envs / (collection_time + learning_time),
+            "fps": steps / (collection_time + learning_time),
             "collection_time": collection_time,
             "learning_time": learning_time,
             "mean_noise_std": float(self.alg.policy.std.detach().mean()),
             "eta": mean_time * (stop - it - 1),
         }
-        self.logger.log(it + 1, stop, update_info, ep_infos, list(self._reward_buffer), list(self._length_buffer), perf)
+        self.logger.log(it + 1, stop, update_info, episodes, rewards, lengths, perf)
 
     def _collect_rollout(self) -> list[dict]:
         """Step the env ``num_steps_per_env`` times, checking every observation and action for NaN/Inf."""
@@ -183,7 +205,8 @@ class OnPolicyRunner:
             self._cur_episode_length[done_ids] = 0
 
     def episode_statistics(self) -> dict[str, float]:
-        """Mean return and length of the last (up to 100) finished episodes; NaN before the first one ends."""
+        """Mean return and length of the last (up to 100) finished episodes of this rank's envs; NaN before the
+        first one ends."""
         n = len(self._reward_buffer)
         return {
             "mean_reward": sum(self._reward_buffer) / n if n else float("nan"),
@@ -193,19 +216,25 @@ class OnPolicyRunner:
 
     # --- checkpoints -------------------------------------------------------------------------------------------------
     def _save_in_log_dir(self) -> None:
-        if self.log_dir is not None:
+        if self.log_dir is not None and self.is_main:
             self.save(os.path.join(self.log_dir, f"model_{self.current_learning_iteration}.pt"))
 
     def _write_config(self) -> None:
-        """Write ``config.json``: resolved train config, env config, sizes and segments."""
-        if self.log_dir is None:
+        """Write ``config.json``: resolved train config, env config (``num_envs``: the total over all ranks),
+        sizes, segments, ``world_size`` and ``num_envs_per_rank``."""
+        if self.log_dir is None or not self.is_main:
             return
         env = self.env
+        env_cfg = dict(env.cfg)
+        if "num_envs" in env_cfg:
+            env_cfg["num_envs"] = env.num_envs * self.world_size
         atomic_write_json(
             os.path.join(self.log_dir, "config.json"),
             {
                 **self.cfg,
-                "env": env.cfg,
+                "env": env_cfg,
+                "world_size": self.world_size,
+                "num_envs_per_rank": env.num_envs,
                 "num_obs": self.num_obs,
                 "num_critic_obs": self.num_critic_obs,
                 "num_actions": self.num_actions,

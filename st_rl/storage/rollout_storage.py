@@ -11,6 +11,8 @@ from typing import NamedTuple
 
 import torch
 
+from st_rl.utils.distributed import DistributedContext
+
 
 @dataclass
 class Transition:
@@ -54,7 +56,10 @@ class Batch(NamedTuple):
 
 
 class RolloutStorage:
-    """Holds ``T`` steps of ``N`` envs and computes returns/advantages with GAE."""
+    """Holds ``T`` steps of ``N`` envs and computes returns/advantages with GAE.
+
+    ``dist``: in multi-process training, advantages are normalised with the statistics of all ranks' rollouts.
+    """
 
     def __init__(
         self,
@@ -64,8 +69,10 @@ class RolloutStorage:
         privileged_obs_shape: Sequence[int] | None,
         actions_shape: Sequence[int],
         device: str | torch.device = "cpu",
+        dist: DistributedContext | None = None,
     ) -> None:
         self.device = torch.device(device)
+        self.dist = dist
         self.num_envs = num_envs
         self.num_transitions_per_env = num_transitions_per_env
         T, N = num_transitions_per_env, num_envs
@@ -132,8 +139,12 @@ class RolloutStorage:
         torch.add(self.advantages, self.values, out=self.returns)
 
     def normalized_advantages(self) -> torch.Tensor:
-        """Advantages ``[T, N, 1]`` with zero mean and unit std over the whole rollout."""
-        return (self.advantages - self.advantages.mean()) / (self.advantages.std() + 1e-8)
+        """Advantages ``[T, N, 1]`` with zero mean and unit std over the whole rollout (of every rank with ``dist``)."""
+        if self.dist is not None:
+            mean, std = self.dist.mean_std(self.advantages)
+        else:
+            mean, std = self.advantages.mean(), self.advantages.std()
+        return (self.advantages - mean) / (std + 1e-8)
 
     def mini_batch_generator(self, num_mini_batches: int, num_epochs: int = 1) -> Iterator[Batch]:
         """Yield ``num_epochs * num_mini_batches`` shuffled mini-batches of flattened ``[T * N]`` samples.
