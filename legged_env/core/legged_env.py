@@ -125,16 +125,16 @@ class LeggedEnv:
 
     # ---------------------------------------------------------------- per-env functions (vmapped)
     def _reset(self, rng: jax.Array, dr_params: dict) -> State:
-        qpos, qvel, info = self._reset_parts(rng, dr_params)
+        qpos, qvel, info, k_obs = self._reset_parts(rng, dr_params)
         data = self._template.replace(qpos=qpos, qvel=qvel)
         zeros = self.reward_sums_zero()
-        obs, critic = self._observe(qpos, qvel, info, jnp.zeros(len(self.foot_geoms)), info["rng_obs"])
+        obs, critic = self._observe(qpos, qvel, info, jnp.zeros(len(self.foot_geoms)), k_obs)
         metrics = self._reset_metrics(zeros)
         f = jnp.zeros(())
         return State(data, obs, critic, f, f > 0, f > 0, critic, info, metrics)
 
     def _reset_parts(self, rng: jax.Array, dr_params: dict):
-        """Fresh qpos (nq,), qvel (nv,) and info for one env."""
+        """Fresh qpos (nq,), qvel (nv,), info and a key for the first observation's noise, for one env."""
         init = self.cfg["init_state"]
         k_yaw, k_q, k_v, k_ms, k_task, k_next, k_obs = jax.random.split(rng, 7)
         yaw = jax.random.uniform(k_yaw, (), minval=-jnp.pi, maxval=jnp.pi)
@@ -148,7 +148,6 @@ class LeggedEnv:
         ms = self.cfg["domain_rand"]["motor_strength"]
         info = {
             "rng": k_next,
-            "rng_obs": k_obs,
             "step": jnp.zeros((), jnp.int32),
             "motor_strength": jax.random.uniform(k_ms, (self.num_actions,), minval=ms[0], maxval=ms[1]),
             "last_actions": jnp.zeros(self.num_actions),
@@ -157,7 +156,7 @@ class LeggedEnv:
             **dr_params,
         }
         info.update(self.reset_task_info(k_task, info))
-        return qpos, qvel, info
+        return qpos, qvel, info, k_obs
 
     def _physics(self, model, data, target: jax.Array, strength: jax.Array):
         """``decimation`` substeps of PD control + mjx.step. Returns (data, last torques (12,), mean power ())."""
@@ -207,7 +206,7 @@ class LeggedEnv:
         obs, critic = self._observe(data.qpos, data.qvel, info, q["foot_contacts"], k_obs)
         metrics = self.step_metrics(q, sums, power)
         # Auto-reset: envs that are done restart now; their final critic obs is kept.
-        r_qpos, r_qvel, r_info = self._reset_parts(k_reset, {k: info[k] for k in self.dr_params})
+        r_qpos, r_qvel, r_info, _ = self._reset_parts(k_reset, {k: info[k] for k in self.dr_params})
         r_obs, r_critic = self._observe(r_qpos, r_qvel, r_info, jnp.zeros_like(q["foot_contacts"]), k_obs)
 
         def pick(reset_value, value):

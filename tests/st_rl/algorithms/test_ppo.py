@@ -60,18 +60,22 @@ def test_time_outs_bootstrap_with_final_critic_obs():
     torch.testing.assert_close(ppo.storage.rewards[0].flatten(), torch.tensor([10.0, 1.0, 1.0]))
 
 
+def _collect_random_rollout(ppo: PPO, num_steps: int, num_envs: int = 4) -> None:
+    """Fill ``ppo``'s storage with ``num_steps`` steps of random 3-dim observations and rewards, no dones."""
+    ppo.init_storage(num_envs, num_steps, (3,), None, (2,))
+    for _ in range(num_steps):
+        obs = torch.randn(num_envs, 3)
+        ppo.act(obs, obs)
+        no_dones = torch.zeros(num_envs, dtype=torch.bool)
+        ppo.process_env_step(torch.randn(num_envs), no_dones, {"time_outs": no_dones})
+    ppo.compute_returns(torch.randn(num_envs, 3))
+
+
 def test_update_returns_named_metrics_and_adapts_learning_rate():
     torch.manual_seed(0)
     policy = ActorCritic(3, 3, 2, actor_hidden_dims=[8], critic_hidden_dims=[8], obs_normalization=True)
     ppo = PPO(policy, num_learning_epochs=2, num_mini_batches=2, learning_rate=1e-3, desired_kl=1e-9)
-    ppo.init_storage(4, 5, (3,), None, (2,))
-    for _ in range(5):
-        obs = torch.randn(4, 3)
-        ppo.act(obs, obs)
-        ppo.process_env_step(
-            torch.randn(4), torch.zeros(4, dtype=torch.bool), {"time_outs": torch.zeros(4, dtype=torch.bool)}
-        )
-    ppo.compute_returns(torch.randn(4, 3))
+    _collect_random_rollout(ppo, num_steps=5)
     count_before = policy.actor_obs_normalizer.count.item()
     info = ppo.update()
     for key in (
@@ -94,13 +98,6 @@ def test_update_returns_named_metrics_and_adapts_learning_rate():
 def test_clip_min_std_applied_after_each_step():
     policy = ActorCritic(3, 3, 2, actor_hidden_dims=[8], critic_hidden_dims=[8], init_noise_std=0.01)
     ppo = PPO(policy, num_learning_epochs=1, num_mini_batches=1, clip_min_std=0.5)
-    ppo.init_storage(4, 2, (3,), None, (2,))
-    for _ in range(2):
-        obs = torch.randn(4, 3)
-        ppo.act(obs, obs)
-        ppo.process_env_step(
-            torch.randn(4), torch.zeros(4, dtype=torch.bool), {"time_outs": torch.zeros(4, dtype=torch.bool)}
-        )
-    ppo.compute_returns(torch.randn(4, 3))
+    _collect_random_rollout(ppo, num_steps=2)
     ppo.update()
     assert torch.all(policy.std >= 0.5)
