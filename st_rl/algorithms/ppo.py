@@ -160,9 +160,11 @@ class PPO:
     def act(self, obs: torch.Tensor, critic_obs: torch.Tensor) -> torch.Tensor:
         """Sample actions ``(N, A)`` for ``obs`` ``(N, O)``; record values/log-probs for the transition.
 
-        This is the one place where normaliser statistics are updated (once per collected step).
+        This is the one place where normaliser statistics are updated (once per collected step). A recurrent
+        policy's states are recorded before it steps, so the update can replay each trajectory from its start.
         """
         self.policy.update_normalization(obs, critic_obs)
+        self.transition.hidden_states = self.policy.get_hidden_states()
         self.transition.actions = self.policy.act(obs).detach()
         self.transition.values = self.policy.evaluate(critic_obs).detach()
         self.transition.actions_log_prob = self.policy.get_actions_log_prob(self.transition.actions).detach()
@@ -180,8 +182,10 @@ class PPO:
         """
         rewards = rewards.to(self.device).float().clone()
         time_outs = infos["time_outs"].to(self.device).bool()
-        if time_outs.any():
-            final_values = self.policy.evaluate(infos["final_critic_obs"].to(self.device)).squeeze(-1)
+        if time_outs.any():  # peek from the current recurrent state: evaluating must not advance it
+            final_critic_obs = infos["final_critic_obs"].to(self.device)
+            final_values = self.policy.evaluate(final_critic_obs, hidden_states=self.policy.get_hidden_states())
+            final_values = final_values.squeeze(-1)
             rewards += torch.where(time_outs, self.gamma * final_values, torch.zeros_like(final_values))
         self.transition.rewards = rewards
         self.transition.dones = dones.to(self.device)
@@ -191,15 +195,15 @@ class PPO:
 
     def compute_returns(self, last_critic_obs: torch.Tensor) -> None:
         """GAE over the stored rollout, bootstrapped with ``V(last_critic_obs)``, ``last_critic_obs`` ``(N, C)``."""
-        last_values = self.policy.evaluate(last_critic_obs).detach()
+        last_values = self.policy.evaluate(last_critic_obs, hidden_states=self.policy.get_hidden_states()).detach()
         self.storage.compute_returns(last_values, self.gamma, self.lam)
 
     # --- learning ----------------------------------------------------------------------------------------------------
     def compute_losses(self, batch: Batch) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         """Evaluate the policy on a mini-batch; returns ``(losses, metrics)``, losses keyed like ``loss_coefs``."""
-        self.policy.update_distribution(batch.observations)
+        self.policy.update_distribution(batch.observations, batch.masks, batch.hidden_states)
         actions_log_prob = self.policy.get_actions_log_prob(batch.actions)
-        values = self.policy.evaluate(batch.critic_observations)
+        values = self.policy.evaluate(batch.critic_observations, batch.masks, batch.hidden_states)
         advantages = batch.advantages.squeeze(-1)
         surrogate, metrics = surrogate_loss(
             actions_log_prob, batch.old_actions_log_prob.squeeze(-1), advantages, self.clip_param
@@ -233,7 +237,12 @@ class PPO:
         sums: dict[str, float] = {}
         explained_var = explained_variance(self.storage.values, self.storage.returns)
         num_updates = 0
-        for batch in self.storage.mini_batch_generator(self.num_mini_batches, self.num_learning_epochs):
+        generator = (
+            self.storage.recurrent_mini_batch_generator
+            if self.policy.is_recurrent
+            else self.storage.mini_batch_generator
+        )
+        for batch in generator(self.num_mini_batches, self.num_learning_epochs):
             losses, metrics = self.compute_losses(batch)
             total = sum(self.loss_coefs[name] * loss for name, loss in losses.items())
             self.optimizer.zero_grad()

@@ -12,6 +12,7 @@ from typing import Any
 from torch import nn
 
 from st_rl.modules.actor_critic import ActorCritic
+from st_rl.modules.actor_critic_recurrent import ActorCriticRecurrent, Memory
 from st_rl.modules.mlp import MlpModel
 from st_rl.modules.normalizer import EmpiricalNormalization, Normalize
 from st_rl.modules.utils import conv2d_output_shape, get_activation_Cls
@@ -19,13 +20,24 @@ from st_rl.utils.config import ConfigError, resolve_kwargs
 
 POLICY_CLASSES: dict[str, type[nn.Module]] = {
     "ActorCritic": ActorCritic,
+    "ActorCriticRecurrent": ActorCriticRecurrent,
 }
 
 DEFAULT_POLICY_CLASS = "ActorCritic"
 
 # Constructor arguments set from the environment, never from the config file.
 INJECTED_POLICY_ARGS = frozenset(
-    {"num_actor_obs", "num_critic_obs", "num_actions", "obs_segments", "privileged_obs_segments"}
+    {
+        "num_actor_obs",
+        "num_critic_obs",
+        "num_actions",
+        "obs_segments",
+        "privileged_obs_segments",
+        "amp_obs_segments",
+        # set by mixins for the classes after them in the MRO (see st_rl.modules.actor_critic)
+        "actor_feature_segments",
+        "critic_feature_segments",
+    }
 )
 
 
@@ -71,7 +83,9 @@ def build_policy(
 __all__ = [
     "POLICY_CLASSES",
     "ActorCritic",
+    "ActorCriticRecurrent",
     "EmpiricalNormalization",
+    "Memory",
     "MlpModel",
     "Normalize",
     "build_policy",

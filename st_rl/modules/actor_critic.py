@@ -1,10 +1,30 @@
-"""Gaussian actor-critic with MLP actor and critic.
+"""Gaussian actor-critic with MLP actor and critic: the base every st_rl policy composes onto.
 
 Observation normalisation (``obs_normalization=True``): the actor and critic normalisers live in
 this module, so ``state_dict`` checkpoints and the exported policy carry their statistics.
 Scheme: every forward path (``act``, ``act_inference``, ``evaluate``) only *applies* the
 normalisers; the statistics change only through :meth:`update_normalization`, which the algorithm
 calls exactly once per collected environment step. PPO update epochs therefore never move them.
+
+How mixins compose (by MRO, no special cases). An observation flows
+``raw obs -> normaliser -> feature stages -> actor MLP``. Each mixin is one feature stage:
+
+- in ``__init__`` it transforms the *layout* (``actor_feature_segments``, an ordered ``name -> shape``
+  mapping of what the next stage sees) before calling ``super().__init__``, then builds its modules;
+- it overrides :meth:`actor_features` / :meth:`critic_features` to transform the tensor and pass it
+  on to ``super()``;
+- it adds its piece of the exported module in :meth:`export_actor_stages`, its recurrent states in
+  :meth:`get_hidden_states`, and the observation-laid-out tensors it owns in :meth:`obs_layouts`.
+
+So the class order is the pipeline order: ``class EncoderActorCriticRecurrent(EncoderActorCriticMixin,
+ActorCriticRecurrent)`` encodes first, then runs the memory, then the MLP.
+
+Recurrent calling convention (``masks``/``hidden_states`` on every forward path):
+
+- rollout (both None): one step ``(N, O)``; recurrent stages use and advance their internal state;
+- peek (``hidden_states`` given, ``masks`` None): one step from the given states, nothing advanced;
+- batch (both given): padded trajectories ``(T, num_traj, O)`` from the recurrent mini-batch generator,
+  ``masks`` ``(T, num_traj)``, states at each trajectory start; outputs are unpadded to ``(T, N, ...)``.
 """
 
 from __future__ import annotations
@@ -17,14 +37,36 @@ import torch
 from torch import nn
 from torch.distributions import Normal
 
+from st_rl.modules.exported import ExportedPolicy, Stage
 from st_rl.modules.mlp import MlpModel
 from st_rl.modules.normalizer import EmpiricalNormalization, Normalize
+from st_rl.utils.obs_segments import get_obs_slice, normalize_segments, segments_num_obs
+
+Segments = OrderedDict[str, tuple[int, ...]]
+HiddenStates = dict[str, torch.Tensor]
+
+
+def default_segments(
+    num_obs: int, segments: Segments | None, fallback_name: str, fallback: Segments | None = None
+) -> Segments:
+    """``segments`` checked against ``num_obs``; without segments, ``fallback`` if it fits, else one segment."""
+    if segments is None:
+        if fallback is not None and segments_num_obs(fallback) == num_obs:
+            return fallback
+        return OrderedDict([(fallback_name, (num_obs,))])
+    segments = normalize_segments(segments)
+    if segments_num_obs(segments) != num_obs:
+        raise ValueError(f"segments {dict(segments)} have {segments_num_obs(segments)} entries, not {num_obs}")
+    return segments
 
 
 class ActorCritic(nn.Module):
     """Actor ``(N, num_actor_obs) -> action mean (N, num_actions)``, critic ``(N, num_critic_obs) -> (N, 1)``.
 
     The action distribution is a diagonal Normal with a learned, state-independent std.
+
+    ``actor_feature_segments`` / ``critic_feature_segments`` are set by mixins (never by a config): the
+    layout the actor/critic MLP sees after the feature stages; default: the observation segments.
     """
 
     is_recurrent = False
@@ -39,8 +81,10 @@ class ActorCritic(nn.Module):
         activation: str = "elu",
         init_noise_std: float = 1.0,
         obs_normalization: bool = False,
-        obs_segments: OrderedDict[str, tuple[int, ...]] | None = None,
-        privileged_obs_segments: OrderedDict[str, tuple[int, ...]] | None = None,
+        obs_segments: Segments | None = None,
+        privileged_obs_segments: Segments | None = None,
+        actor_feature_segments: Segments | None = None,
+        critic_feature_segments: Segments | None = None,
     ) -> None:
         super().__init__()
         self.num_actor_obs = num_actor_obs
@@ -48,8 +92,18 @@ class ActorCritic(nn.Module):
         self.num_actions = num_actions
         self.obs_segments = obs_segments
         self.privileged_obs_segments = privileged_obs_segments
-        self.actor = MlpModel(num_actor_obs, list(actor_hidden_dims), num_actions, activation)
-        self.critic = MlpModel(num_critic_obs, list(critic_hidden_dims), 1, activation)
+        self.activation = activation
+        # Resolved layouts (never None): what the flat actor / critic observations hold.
+        self.actor_obs_segments = default_segments(num_actor_obs, obs_segments, "obs")
+        self.critic_obs_segments = default_segments(
+            num_critic_obs, privileged_obs_segments, "critic_obs", self.actor_obs_segments
+        )
+        self.actor_feature_segments = actor_feature_segments or self.actor_obs_segments
+        self.critic_feature_segments = critic_feature_segments or self.critic_obs_segments
+        actor_in = segments_num_obs(self.actor_feature_segments)
+        critic_in = segments_num_obs(self.critic_feature_segments)
+        self.actor = MlpModel(actor_in, list(actor_hidden_dims), num_actions, activation)
+        self.critic = MlpModel(critic_in, list(critic_hidden_dims), 1, activation)
         self.std = nn.Parameter(init_noise_std * torch.ones(num_actions))
         self.obs_normalization = obs_normalization
         if obs_normalization:
@@ -60,8 +114,19 @@ class ActorCritic(nn.Module):
             self.critic_obs_normalizer = nn.Identity()
         self.distribution: Normal | None = None
 
+    def __getstate__(self) -> dict:
+        """Copies and pickles leave out the transient action distribution (it holds non-leaf tensors)."""
+        state = self.__dict__.copy()
+        state["distribution"] = None
+        return state
+
+    # --- recurrent state (none here; recurrent mixins extend these) ------------------------------------------------
     def reset(self, dones: torch.Tensor | None = None) -> None:
-        """Reset per-env internal state of envs where ``dones`` ``(N,)``; nothing to do for a feed-forward policy."""
+        """Reset the internal state of envs where ``dones`` ``(N,)`` is True (all envs if None)."""
+
+    def get_hidden_states(self) -> HiddenStates:
+        """Current recurrent states by name, each ``(S, N, H)`` (``S`` = layers, x2 for LSTM); ``{}`` if none."""
+        return {}
 
     # --- normalisation -------------------------------------------------------------------------------------------
     def _normalize_actor(self, obs: torch.Tensor) -> torch.Tensor:
@@ -74,6 +139,16 @@ class ActorCritic(nn.Module):
             return self.critic_obs_normalizer.normalize(critic_obs)
         return critic_obs
 
+    def normalize_actor_segments(self, values: torch.Tensor, names: Sequence[str]) -> torch.Tensor:
+        """Apply the actor normaliser to ``values`` ``(..., size of names)`` laid out as the segments ``names``
+        of the actor observation (e.g. to put an estimate of raw segments into a normalised observation)."""
+        if not self.obs_normalization:
+            return values
+        mean, std = self.actor_obs_normalizer.mean, self.actor_obs_normalizer.std
+        columns = torch.arange(self.num_actor_obs, device=values.device)
+        cols = torch.cat([columns[get_obs_slice(self.actor_obs_segments, n)[0]] for n in names])
+        return (values - mean[cols]) / (std[cols] + self.actor_obs_normalizer.eps)
+
     @torch.no_grad()
     def update_normalization(self, obs: torch.Tensor, critic_obs: torch.Tensor) -> None:
         """Merge one collected step into the normaliser statistics: ``obs (N, num_actor_obs)``,
@@ -82,20 +157,37 @@ class ActorCritic(nn.Module):
             self.actor_obs_normalizer.update(obs)
             self.critic_obs_normalizer.update(critic_obs)
 
+    # --- feature stages (mixins override and call super()) ---------------------------------------------------------
+    def actor_features(
+        self, obs: torch.Tensor, masks: torch.Tensor | None = None, hidden_states: HiddenStates | None = None
+    ) -> torch.Tensor:
+        """Normalised actor observation -> input of the actor MLP (laid out as ``actor_feature_segments``)."""
+        return obs
+
+    def critic_features(
+        self, critic_obs: torch.Tensor, masks: torch.Tensor | None = None, hidden_states: HiddenStates | None = None
+    ) -> torch.Tensor:
+        """Normalised critic observation -> input of the critic MLP (laid out as ``critic_feature_segments``)."""
+        return critic_obs
+
     # --- actor -----------------------------------------------------------------------------------------------------
-    def update_distribution(self, obs: torch.Tensor) -> None:
-        """Set ``self.distribution`` from ``obs`` ``(N, num_actor_obs)``."""
-        mean = self.actor(self._normalize_actor(obs))
+    def update_distribution(
+        self, obs: torch.Tensor, masks: torch.Tensor | None = None, hidden_states: HiddenStates | None = None
+    ) -> None:
+        """Set ``self.distribution`` from ``obs`` ``(N, num_actor_obs)`` (or padded ``(T, B, num_actor_obs)``)."""
+        mean = self.actor(self.actor_features(self._normalize_actor(obs), masks, hidden_states))
         self.distribution = Normal(mean, self.std.expand_as(mean), validate_args=False)
 
-    def act(self, obs: torch.Tensor) -> torch.Tensor:
+    def act(
+        self, obs: torch.Tensor, masks: torch.Tensor | None = None, hidden_states: HiddenStates | None = None
+    ) -> torch.Tensor:
         """Sample actions ``(N, num_actions)`` for ``obs`` ``(N, num_actor_obs)`` (also sets the distribution)."""
-        self.update_distribution(obs)
+        self.update_distribution(obs, masks, hidden_states)
         return self.distribution.sample()
 
     def act_inference(self, obs: torch.Tensor) -> torch.Tensor:
-        """Deterministic actions (the distribution mean) ``(N, num_actions)``."""
-        return self.actor(self._normalize_actor(obs))
+        """Deterministic actions (the distribution mean) ``(N, num_actions)``; advances recurrent state."""
+        return self.actor(self.actor_features(self._normalize_actor(obs)))
 
     def get_actions_log_prob(self, actions: torch.Tensor) -> torch.Tensor:
         """Log-probability ``(N,)`` of ``actions`` ``(N, num_actions)`` under the current distribution."""
@@ -122,16 +214,44 @@ class ActorCritic(nn.Module):
         self.std.clamp_(min=min, max=max)
 
     # --- critic ----------------------------------------------------------------------------------------------------
-    def evaluate(self, critic_obs: torch.Tensor) -> torch.Tensor:
+    def evaluate(
+        self, critic_obs: torch.Tensor, masks: torch.Tensor | None = None, hidden_states: HiddenStates | None = None
+    ) -> torch.Tensor:
         """Value estimate ``(N, 1)`` for ``critic_obs`` ``(N, num_critic_obs)``."""
-        return self.critic(self._normalize_critic(critic_obs))
+        return self.critic(self.critic_features(self._normalize_critic(critic_obs), masks, hidden_states))
+
+    # --- checkpoint layout -------------------------------------------------------------------------------------------
+    def obs_layouts(self) -> dict[str, Segments]:
+        """Parameters and buffers whose last dimension is laid out by observation segments, with that layout.
+
+        Used to load a checkpoint whose segments were reordered, added or removed (matching columns by name).
+        """
+        layouts = {
+            "actor.0.weight": self.actor_feature_segments,
+            "critic.0.weight": self.critic_feature_segments,
+        }
+        if self.obs_normalization:
+            for buffer in ("_mean", "_var", "_std"):
+                layouts[f"actor_obs_normalizer.{buffer}"] = self.actor_obs_segments
+                layouts[f"critic_obs_normalizer.{buffer}"] = self.critic_obs_segments
+        return layouts
 
     # --- export ----------------------------------------------------------------------------------------------------
+    def export_actor_stages(self) -> list[nn.Module]:
+        """Exportable copies of the feature stages between the normaliser and the actor MLP, in order.
+
+        Each stage maps ``(B, in) -> (B, out)`` and has ``reset(dones: Optional[Tensor])``
+        (see :mod:`st_rl.modules.exported`). Mixins prepend their stage to ``super()``'s list.
+        """
+        return []
+
     def export_module(self) -> nn.Module:
         """A standalone deterministic policy ``(B, num_actor_obs) -> (B, num_actions)`` with the current
-        normaliser statistics frozen in; a copy, scriptable with ``torch.jit.script``."""
-        layers: list[nn.Module] = []
+        normaliser statistics frozen in and recurrent state held in buffers (``reset()``); a copy,
+        scriptable with ``torch.jit.script``."""
+        stages: list[nn.Module] = []
         if self.obs_normalization:
-            layers.append(Normalize.frozen(self.actor_obs_normalizer))
-        layers.append(copy.deepcopy(self.actor))
-        return nn.Sequential(*layers).eval()
+            stages.append(Stage(Normalize.frozen(self.actor_obs_normalizer)))
+        stages += self.export_actor_stages()
+        stages.append(Stage(copy.deepcopy(self.actor)))
+        return ExportedPolicy(stages).eval()

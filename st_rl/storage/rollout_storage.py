@@ -12,6 +12,7 @@ from typing import NamedTuple
 import torch
 
 from st_rl.utils.distributed import DistributedContext
+from st_rl.utils.trajectories import split_and_pad_trajectories, trajectory_start_states
 
 
 @dataclass
@@ -20,7 +21,8 @@ class Transition:
 
     Attributes (``N = num_envs``): observations ``(N, O)``, critic_observations ``(N, C) | None``,
     actions ``(N, A)``, rewards ``(N,)``, dones ``(N,)``, values ``(N, 1)``, actions_log_prob ``(N,)``,
-    action_mean ``(N, A)``, action_sigma ``(N, A)``.
+    action_mean ``(N, A)``, action_sigma ``(N, A)``, hidden_states ``name -> (S, N, H)`` (the policy's
+    recurrent states *before* this step; empty for a feed-forward policy).
     """
 
     observations: torch.Tensor | None = None
@@ -32,6 +34,7 @@ class Transition:
     actions_log_prob: torch.Tensor | None = None
     action_mean: torch.Tensor | None = None
     action_sigma: torch.Tensor | None = None
+    hidden_states: dict[str, torch.Tensor] | None = None
 
     def clear(self) -> None:
         """Forget every field."""
@@ -42,6 +45,11 @@ class Batch(NamedTuple):
     """One mini-batch of ``B = T * N / num_mini_batches`` samples.
 
     Log-probs, values, returns and advantages are ``(B, 1)``.
+
+    Recurrent (from :meth:`RolloutStorage.recurrent_mini_batch_generator`, ``n = N / num_mini_batches`` envs):
+    observations and critic_observations are padded trajectories ``(T, num_traj, .)``, ``masks`` is
+    ``(T, num_traj)``, ``hidden_states`` holds each state at the trajectory starts ``(S, num_traj, H)``,
+    and every other field is ``(T, n, .)`` in rollout order (what the policy's unpadded outputs align with).
     """
 
     observations: torch.Tensor
@@ -53,6 +61,8 @@ class Batch(NamedTuple):
     old_actions_log_prob: torch.Tensor
     old_mu: torch.Tensor
     old_sigma: torch.Tensor
+    masks: torch.Tensor | None = None
+    hidden_states: dict[str, torch.Tensor] | None = None
 
 
 class RolloutStorage:
@@ -91,6 +101,9 @@ class RolloutStorage:
         self.sigma = zeros(*actions_shape)
         self.returns = zeros(1)
         self.advantages = zeros(1)
+        # Recurrent states before each step, name -> [T, S, N, H]; allocated when a state first appears
+        # (a memory that has not stepped yet is all zeros, which is what the zero-filled buffer holds).
+        self.hidden_states: dict[str, torch.Tensor] = {}
         self.step = 0
 
     def add_transitions(self, transition: Transition) -> None:
@@ -108,6 +121,16 @@ class RolloutStorage:
         self.actions_log_prob[t].copy_(transition.actions_log_prob.view(-1, 1))
         self.mu[t].copy_(transition.action_mean)
         self.sigma[t].copy_(transition.action_sigma)
+        states = transition.hidden_states or {}
+        for name, state in states.items():
+            if name not in self.hidden_states:
+                self.hidden_states[name] = torch.zeros(
+                    self.num_transitions_per_env, *state.shape, dtype=state.dtype, device=self.device
+                )
+            self.hidden_states[name][t].copy_(state)
+        for name, buffer in self.hidden_states.items():
+            if name not in states:  # that memory was fully reset: its state is zeros
+                buffer[t].zero_()
         self.step += 1
 
     def clear(self) -> None:
@@ -176,4 +199,46 @@ class RolloutStorage:
                     observations=observations[idx],
                     critic_observations=critic_observations[idx],
                     **{name: tensor[idx] for name, tensor in flat.items()},
+                )
+
+    def recurrent_mini_batch_generator(self, num_mini_batches: int, num_epochs: int = 1) -> Iterator[Batch]:
+        """Yield ``num_epochs * num_mini_batches`` mini-batches of whole trajectories for a recurrent policy.
+
+        Envs are shuffled each epoch and split into ``num_mini_batches`` groups; each group's rollout is cut
+        into trajectories at dones and padded (see :class:`Batch`). Advantages are normalised over the whole
+        rollout first.
+        """
+        envs_per_batch = self.num_envs // num_mini_batches
+        if envs_per_batch == 0:
+            raise ValueError(
+                f"num_mini_batches={num_mini_batches} exceeds the {self.num_envs} envs (recurrent batches whole envs)"
+            )
+        critic_observations = (
+            self.privileged_observations if self.privileged_observations is not None else self.observations
+        )
+        fields = {
+            "actions": self.actions,
+            "values": self.values,
+            "advantages": self.normalized_advantages(),
+            "returns": self.returns,
+            "old_actions_log_prob": self.actions_log_prob,
+            "old_mu": self.mu,
+            "old_sigma": self.sigma,
+        }
+        for _ in range(num_epochs):
+            env_order = torch.randperm(self.num_envs, device=self.device)
+            for i in range(num_mini_batches):
+                envs = env_order[i * envs_per_batch : (i + 1) * envs_per_batch]
+                dones = self.dones[:, envs, 0]
+                observations, masks = split_and_pad_trajectories(self.observations[:, envs], dones)
+                critic_padded, _ = split_and_pad_trajectories(critic_observations[:, envs], dones)
+                yield Batch(
+                    observations=observations,
+                    critic_observations=critic_padded,
+                    masks=masks,
+                    hidden_states={
+                        name: trajectory_start_states(states[:, :, envs], dones)
+                        for name, states in self.hidden_states.items()
+                    },
+                    **{name: tensor[:, envs] for name, tensor in fields.items()},
                 )

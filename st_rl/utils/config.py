@@ -51,11 +51,31 @@ def _expected_name(default: Any) -> str:
 
 
 def signature_params(fn_or_cls: Callable) -> dict[str, inspect.Parameter]:
-    """Named keyword-capable parameters of a function or class constructor (no ``self``/``*args``/``**kw``)."""
-    target = fn_or_cls.__init__ if inspect.isclass(fn_or_cls) else fn_or_cls
-    params = inspect.signature(target).parameters
+    """Named keyword-capable parameters of a function or class constructor (no ``self``/``*args``/``**kw``).
+
+    For a class whose ``__init__`` forwards ``**kwargs`` to ``super().__init__`` (a mixin), the parameters
+    of the next constructors in the MRO are included, up to the first one without ``**kwargs``.
+    """
+    if not inspect.isclass(fn_or_cls):
+        return _own_params(fn_or_cls)[0]
+    params: dict[str, inspect.Parameter] = {}
+    for klass in fn_or_cls.__mro__:
+        if "__init__" not in vars(klass) or klass.__module__.startswith("torch."):
+            continue
+        own, forwards = _own_params(vars(klass)["__init__"])
+        for name, p in own.items():
+            params.setdefault(name, p)
+        if not forwards:
+            break
+    return params
+
+
+def _own_params(fn: Callable) -> tuple[dict[str, inspect.Parameter], bool]:
+    """(named keyword-capable parameters, whether ``fn`` takes ``**kwargs``)."""
+    params = inspect.signature(fn).parameters
     kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-    return {name: p for name, p in params.items() if name != "self" and p.kind in kinds}
+    named = {name: p for name, p in params.items() if name != "self" and p.kind in kinds}
+    return named, any(p.kind == inspect.Parameter.VAR_KEYWORD for p in params.values())
 
 
 def resolve_kwargs(
