@@ -174,6 +174,7 @@ class PPO:
         self.transition.critic_observations = critic_obs
         return self.transition.actions
 
+    @torch.no_grad()
     def process_env_step(self, rewards: torch.Tensor, dones: torch.Tensor, infos: dict) -> None:
         """Store the step's outcome: rewards ``(N,)``, dones ``(N,)`` bool, infos per :class:`st_rl.env.VecEnv`.
 
@@ -193,6 +194,7 @@ class PPO:
         self.transition.clear()
         self.policy.reset(dones)
 
+    @torch.no_grad()
     def compute_returns(self, last_critic_obs: torch.Tensor) -> None:
         """GAE over the stored rollout, bootstrapped with ``V(last_critic_obs)``, ``last_critic_obs`` ``(N, C)``."""
         last_values = self.policy.evaluate(last_critic_obs, hidden_states=self.policy.get_hidden_states()).detach()

@@ -124,9 +124,10 @@ class RolloutStorage:
         states = transition.hidden_states or {}
         for name, state in states.items():
             if name not in self.hidden_states:
-                self.hidden_states[name] = torch.zeros(
-                    self.num_transitions_per_env, *state.shape, dtype=state.dtype, device=self.device
-                )
+                with torch.inference_mode(False):  # a normal tensor even when the rollout runs in inference mode
+                    self.hidden_states[name] = torch.zeros(
+                        self.num_transitions_per_env, *state.shape, dtype=state.dtype, device=self.device
+                    )
             self.hidden_states[name][t].copy_(state)
         for name, buffer in self.hidden_states.items():
             if name not in states:  # that memory was fully reset: its state is zeros
