@@ -51,6 +51,8 @@ class MujocoDeployment:
         self.data.qpos[3:7] = (1.0, 0.0, 0.0, 0.0)
         self.data.qpos[self.qpos_idx] = self.default
         self.last_actions[:] = 0.0
+        if hasattr(self.policy, "reset"):  # recurrent state (exports before recurrent support have no reset)
+            self.policy.reset()
         mujoco.mj_forward(self.model, self.data)
 
     def observation(self):

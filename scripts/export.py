@@ -1,8 +1,9 @@
 """Export a trained policy for the robot: python scripts/export.py --task=walk --load_run -1.
 
 Writes ``<run>/exported/policy.pt`` (TorchScript: normaliser baked in, deterministic, input = flat
-actor observation) and ``<run>/exported/policy.json`` (observation layout, joint order, default
-joint positions, action scale, PD gains, control dt, torque limits).
+actor observation; a recurrent policy holds its state in buffers, ``reset()`` at an episode start)
+and ``<run>/exported/policy.json`` (observation layout, joint order, default joint positions, action
+scale, PD gains, control dt, torque limits).
 """
 
 import os
@@ -31,11 +32,12 @@ def main(args) -> int:
             f"num_actions {env.num_actions} (env) vs {policy.num_actions}"
         )
     out_dir = args.output or os.path.join(run_dir, "exported")
-    export_policy_as_jit(policy, os.path.join(out_dir, "policy.pt"), env.actor_obs.size)
+    diff = export_policy_as_jit(policy, os.path.join(out_dir, "policy.pt"), env.actor_obs.size)
     meta = policy_metadata(env, spec.name)
     meta["checkpoint"] = os.path.abspath(path)
     atomic_write_json(os.path.join(out_dir, "policy.json"), meta)
-    print(f"exported {os.path.join(out_dir, 'policy.pt')} and policy.json from {path}")
+    out = os.path.join(out_dir, "policy.pt")
+    print(f"exported {out} and policy.json from {path} (max abs diff vs eager act_inference: {diff:.2g})")
     return 0
 
 

@@ -27,13 +27,20 @@ def main(args) -> int:
     env_cfg = cli.resolve_env_overrides(spec, run_cfg["env"], env_overrides)
     seed = args.seed if args.seed is not None else 0
 
+    import torch
+
     from legged_env.evaluation import evaluate, render_video
     from st_rl.utils.checkpoint import load_policy_from_run
 
     env = cli.make_env(spec, env_cfg, seed, args.device, source)
     policy = load_policy_from_run(run_dir, cli.checkpoint_iteration(path), args.device)
     cli.check_policy_fits(policy, env, path)
-    metrics, frames = evaluate(env, policy.act_inference, env.env.total_mass, record_env=0 if args.video else None)
+
+    def act(obs):
+        with torch.inference_mode():  # also keeps a recurrent policy's state out of any autograd graph
+            return policy.act_inference(obs)
+
+    metrics, frames = evaluate(env, act, env.env.total_mass, record_env=0 if args.video else None)
     metrics.update(checkpoint=os.path.abspath(path), seed=seed, env_overrides=env_overrides[1:])
     out = os.path.join(run_dir, "play_metrics.json")
     with open(out, "w") as f:
