@@ -28,6 +28,8 @@ class VecEnv(ABC):
             may overwrite it (e.g. random initial lengths to de-synchronise time-outs).
         obs_segments: ordered ``name -> shape``; the actor observation is their flattened concatenation.
         privileged_obs_segments: same for the privileged observation, or None.
+        amp_obs_segments: layout of the AMP observation (``infos["amp_obs"]``) for adversarial motion priors,
+            or None (the default) if the env has none.
         device: torch device of every returned tensor.
         cfg: the env's resolved configuration (a dict), recorded with a run.
     """
@@ -40,6 +42,7 @@ class VecEnv(ABC):
     episode_length_buf: torch.Tensor
     obs_segments: OrderedDict[str, tuple[int, ...]]
     privileged_obs_segments: OrderedDict[str, tuple[int, ...]] | None
+    amp_obs_segments: OrderedDict[str, tuple[int, ...]] | None = None
     device: torch.device
     cfg: dict
 

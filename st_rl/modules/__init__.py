@@ -13,14 +13,18 @@ from torch import nn
 
 from st_rl.modules.actor_critic import ActorCritic
 from st_rl.modules.actor_critic_recurrent import ActorCriticRecurrent, Memory
+from st_rl.modules.amp_discriminator import AmpActorCritic, AmpActorCriticRecurrent, AMPDiscriminator, AmpMixin
+from st_rl.modules.misaligned import MisalignedLoadReport
 from st_rl.modules.mlp import MlpModel
-from st_rl.modules.normalizer import EmpiricalNormalization, Normalize
+from st_rl.modules.normalizer import EmpiricalNormalization, Normalize, Normalizer, RunningMeanStd
 from st_rl.modules.utils import conv2d_output_shape, get_activation_Cls
-from st_rl.utils.config import ConfigError, resolve_kwargs
+from st_rl.utils.config import ConfigError, resolve_kwargs, signature_params
 
 POLICY_CLASSES: dict[str, type[nn.Module]] = {
     "ActorCritic": ActorCritic,
     "ActorCriticRecurrent": ActorCriticRecurrent,
+    "AmpActorCritic": AmpActorCritic,
+    "AmpActorCriticRecurrent": AmpActorCriticRecurrent,
 }
 
 DEFAULT_POLICY_CLASS = "ActorCritic"
@@ -66,10 +70,16 @@ def build_policy(
     obs_segments: OrderedDict[str, tuple[int, ...]] | None = None,
     privileged_obs_segments: OrderedDict[str, tuple[int, ...]] | None = None,
     source: str = "policy config",
+    amp_obs_segments: OrderedDict[str, tuple[int, ...]] | None = None,
 ) -> nn.Module:
-    """Build the policy named by ``policy_cfg["class_name"]`` with env sizes and segments injected."""
+    """Build the policy named by ``policy_cfg["class_name"]`` with env sizes and segments injected.
+
+    ``amp_obs_segments`` (the env's AMP observation layout) goes only to classes that take it (AMP policies).
+    """
     resolved = resolve_policy_cfg(policy_cfg, source)
     cls = POLICY_CLASSES[resolved.pop("class_name")]
+    if "amp_obs_segments" in signature_params(cls):
+        resolved["amp_obs_segments"] = amp_obs_segments
     return cls(
         num_actor_obs=num_obs,
         num_critic_obs=num_critic_obs,
@@ -82,6 +92,13 @@ def build_policy(
 
 __all__ = [
     "POLICY_CLASSES",
+    "AMPDiscriminator",
+    "AmpActorCritic",
+    "AmpActorCriticRecurrent",
+    "AmpMixin",
+    "MisalignedLoadReport",
+    "Normalizer",
+    "RunningMeanStd",
     "ActorCritic",
     "ActorCriticRecurrent",
     "EmpiricalNormalization",

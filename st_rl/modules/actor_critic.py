@@ -38,6 +38,7 @@ from torch import nn
 from torch.distributions import Normal
 
 from st_rl.modules.exported import ExportedPolicy, Stage
+from st_rl.modules.misaligned import MisalignedLoadReport, load_misaligned_from_run, load_misaligned_state_dict
 from st_rl.modules.mlp import MlpModel
 from st_rl.modules.normalizer import EmpiricalNormalization, Normalize
 from st_rl.utils.obs_segments import get_obs_slice, normalize_segments, segments_num_obs
@@ -235,6 +236,20 @@ class ActorCritic(nn.Module):
                 layouts[f"actor_obs_normalizer.{buffer}"] = self.actor_obs_segments
                 layouts[f"critic_obs_normalizer.{buffer}"] = self.critic_obs_segments
         return layouts
+
+    def load_misaligned_state_dict(
+        self, state_dict: dict[str, torch.Tensor], source_layouts: dict[str, Segments], strict: bool = False
+    ) -> MisalignedLoadReport:
+        """Load a checkpoint written by a policy with other segments (``source_layouts`` = its
+        :meth:`obs_layouts`), matching columns by segment name; see :mod:`st_rl.modules.misaligned`.
+        Returns the report of what was copied, remapped, left at its initial value or unused."""
+        return load_misaligned_state_dict(self, state_dict, source_layouts, strict)
+
+    def load_misaligned_from_run(
+        self, run_dir: str, checkpoint: int = -1, strict: bool = False
+    ) -> MisalignedLoadReport:
+        """:meth:`load_misaligned_state_dict` from a run directory (``config.json`` + ``model_<iter>.pt``)."""
+        return load_misaligned_from_run(self, run_dir, checkpoint, strict)
 
     # --- export ----------------------------------------------------------------------------------------------------
     def export_actor_stages(self) -> list[nn.Module]:

@@ -2,12 +2,15 @@
 
 ``EmpiricalNormalization`` keeps running statistics as buffers so they travel with the policy's
 ``state_dict`` and exported module. ``Normalize`` is its frozen form (fixed mean/std) used for export.
+``RunningMeanStd`` / ``Normalizer`` are numpy running statistics for AMP observations (policy and expert
+transitions), owned by the algorithm rather than the policy.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -95,3 +98,90 @@ class Normalize(nn.Module):
     def frozen(cls, normalizer: EmpiricalNormalization) -> Normalize:
         """Snapshot of an :class:`EmpiricalNormalization`'s current statistics."""
         return cls(normalizer.mean, normalizer.std, normalizer.eps)
+
+
+def _as_numpy(x: np.ndarray | torch.Tensor) -> np.ndarray:
+    """A float64 numpy copy/view of ``x`` (a torch tensor is detached and moved to the CPU first)."""
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu().numpy()
+    return np.asarray(x, dtype=np.float64)
+
+
+class RunningMeanStd:
+    """Running mean and (biased) variance over ``shape``, in float64 numpy, merged batch by batch.
+
+    Attributes:
+        mean: ``shape`` running mean (starts at 0).
+        var: ``shape`` running variance (starts at 1).
+        count: number of samples merged so far, plus ``epsilon``: the count starts at ``epsilon`` (a pseudo-count
+            of the initial ``mean=0, var=1``, so the first merge never divides by zero). Its weight in the result is
+            ``epsilon / count``, i.e. negligible after a few samples.
+    """
+
+    def __init__(self, shape: int | Sequence[int] = (), epsilon: float = 1e-4) -> None:
+        self.shape = (shape,) if isinstance(shape, int) else tuple(shape)
+        self.mean = np.zeros(self.shape, dtype=np.float64)
+        self.var = np.ones(self.shape, dtype=np.float64)
+        self.count = float(epsilon)
+
+    def update(self, x: np.ndarray | torch.Tensor) -> None:
+        """Merge the batch ``x`` ``(B, *shape)`` into the statistics (parallel moments merge, Chan et al.).
+
+        With ``n = count``, ``m = B``, ``delta = mean_x - mean``: ``mean += delta * m / (n + m)`` and
+        ``var = (n * var + m * var_x + delta^2 * n * m / (n + m)) / (n + m)``. An empty batch is a no-op.
+        """
+        x = _as_numpy(x)
+        if x.shape[1:] != self.shape:
+            raise ValueError(f"batch of shape {x.shape} does not match the statistics shape (B, *{self.shape})")
+        batch_count = x.shape[0]
+        if batch_count == 0:
+            return
+        batch_mean, batch_var = x.mean(axis=0), x.var(axis=0)
+        total = self.count + batch_count
+        delta = batch_mean - self.mean
+        m2 = self.var * self.count + batch_var * batch_count + delta**2 * self.count * batch_count / total
+        self.mean = self.mean + delta * batch_count / total
+        self.var = m2 / total
+        self.count = total
+
+
+class Normalizer(RunningMeanStd):
+    """Running normaliser (numpy statistics) of the AMP observations, shared by policy and expert transitions.
+
+    ``normalize(x) = clip((x - mean) / sqrt(var + epsilon), -clip_obs, clip_obs)``; ``epsilon`` is also the
+    initial pseudo-count of :class:`RunningMeanStd`. Not an ``nn.Module``: whoever owns it saves its ``mean``,
+    ``var`` and ``count``.
+    """
+
+    def __init__(self, shape: int | Sequence[int], epsilon: float = 1e-4, clip_obs: float = 10.0) -> None:
+        super().__init__(shape, epsilon)
+        self.epsilon = epsilon
+        self.clip_obs = clip_obs
+
+    def normalize(self, x: np.ndarray) -> np.ndarray:
+        """Normalised and clipped copy of ``x`` ``(B, *shape)`` (float64)."""
+        return np.clip((_as_numpy(x) - self.mean) / np.sqrt(self.var + self.epsilon), -self.clip_obs, self.clip_obs)
+
+    def normalize_torch(self, x: torch.Tensor, device: str | torch.device) -> torch.Tensor:
+        """:meth:`normalize` in torch: ``x`` ``(B, *shape)`` -> float32 ``(B, *shape)`` on ``device``."""
+        mean = torch.as_tensor(self.mean, dtype=torch.float32, device=device)
+        std = torch.as_tensor(np.sqrt(self.var + self.epsilon), dtype=torch.float32, device=device)
+        x = torch.as_tensor(x, device=device).to(torch.float32)
+        return torch.clamp((x - mean) / std, -self.clip_obs, self.clip_obs)
+
+    def update_normalizer(self, rollouts: Iterable, expert_loader: Iterable) -> None:
+        """Merge one pass over the policy's AMP observations and one over the expert's into the statistics.
+
+        Args:
+            rollouts: an iterable of the policy's AMP observation batches, e.g. a generator over the stored
+                rollout; each item is a ``(B, *shape)`` array/tensor, or a tuple/list of such batches (e.g.
+                ``(state, next_state)``), every one of which is merged.
+            expert_loader: an iterable of expert (motion-data) batches, items as for ``rollouts``.
+
+        Each batch is merged as it comes (equal, up to the ``epsilon`` pseudo-count, to the statistics of the
+        concatenation of everything seen). Tensors are detached and copied to the CPU.
+        """
+        for source in (rollouts, expert_loader):
+            for item in source:
+                for batch in item if isinstance(item, (tuple, list)) else (item,):
+                    self.update(batch)

@@ -94,6 +94,7 @@ class OnPolicyRunner:
             env.obs_segments,
             env.privileged_obs_segments,
             source,
+            getattr(env, "amp_obs_segments", None),
         )
 
     # --- training ----------------------------------------------------------------------------------------------------
@@ -239,7 +240,8 @@ class OnPolicyRunner:
                 "num_critic_obs": self.num_critic_obs,
                 "num_actions": self.num_actions,
                 "obs_segments": dict(env.obs_segments),
-                "privileged_obs_segments": dict(env.privileged_obs_segments) if env.privileged_obs_segments else None,
+                "privileged_obs_segments": _plain(env.privileged_obs_segments),
+                "amp_obs_segments": _plain(getattr(env, "amp_obs_segments", None)),
             },
         )
 
@@ -304,3 +306,7 @@ class OnPolicyRunner:
 
         inference_policy.policy = policy  # the module, e.g. for export
         return inference_policy
+
+
+def _plain(segments) -> dict | None:
+    return dict(segments) if segments else None

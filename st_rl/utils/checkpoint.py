@@ -98,6 +98,7 @@ def load_policy_from_run(run_dir: str, checkpoint: int = -1, device: str | torch
         _segments(cfg["obs_segments"]),
         _segments(cfg["privileged_obs_segments"]),
         source=os.path.join(run_dir, "config.json"),
+        amp_obs_segments=_segments(cfg.get("amp_obs_segments")),
     )
     path = get_load_path(os.path.dirname(os.path.abspath(run_dir)), os.path.abspath(run_dir), checkpoint)
     state = read_checkpoint(path, torch.device(device))["model_state_dict"]
