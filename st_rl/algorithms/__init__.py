@@ -1,7 +1,8 @@
-"""Learning algorithms."""
+"""Learning algorithms, by ``algorithm.class_name``."""
 
+from st_rl.algorithms.estimator import EstimatorPPO
 from st_rl.algorithms.ppo import PPO
 
-ALGORITHM_CLASSES = {"PPO": PPO}
+ALGORITHM_CLASSES = {"PPO": PPO, "EstimatorPPO": EstimatorPPO}
 
-__all__ = ["ALGORITHM_CLASSES", "PPO"]
+__all__ = ["ALGORITHM_CLASSES", "PPO", "EstimatorPPO"]

@@ -17,6 +17,8 @@ from st_rl.modules.amp_discriminator import AmpActorCritic, AmpActorCriticRecurr
 from st_rl.modules.misaligned import MisalignedLoadReport
 from st_rl.modules.mlp import MlpModel
 from st_rl.modules.normalizer import EmpiricalNormalization, Normalize, Normalizer, RunningMeanStd
+from st_rl.modules.state_adaptor import PrivilegeEstimatorMixin, PrivilegeStateAc, PrivilegeStateAcRecurrent
+from st_rl.modules.state_estimator import EstimatorMixin, StateAc, StateAcRecurrent
 from st_rl.modules.utils import conv2d_output_shape, get_activation_Cls
 from st_rl.utils.config import ConfigError, resolve_kwargs, signature_params
 
@@ -25,6 +27,10 @@ POLICY_CLASSES: dict[str, type[nn.Module]] = {
     "ActorCriticRecurrent": ActorCriticRecurrent,
     "AmpActorCritic": AmpActorCritic,
     "AmpActorCriticRecurrent": AmpActorCriticRecurrent,
+    "StateAc": StateAc,
+    "StateAcRecurrent": StateAcRecurrent,
+    "PrivilegeStateAc": PrivilegeStateAc,
+    "PrivilegeStateAcRecurrent": PrivilegeStateAcRecurrent,
 }
 
 DEFAULT_POLICY_CLASS = "ActorCritic"
@@ -96,6 +102,12 @@ __all__ = [
     "AmpActorCritic",
     "AmpActorCriticRecurrent",
     "AmpMixin",
+    "EstimatorMixin",
+    "PrivilegeEstimatorMixin",
+    "PrivilegeStateAc",
+    "PrivilegeStateAcRecurrent",
+    "StateAc",
+    "StateAcRecurrent",
     "MisalignedLoadReport",
     "Normalizer",
     "RunningMeanStd",
