@@ -12,6 +12,8 @@ from typing import Any
 from torch import nn
 
 from st_rl.modules.actor_critic import ActorCritic
+from st_rl.modules.actor_critic_field_mutex import ActorCriticClimbMutex, ActorCriticFieldMutex
+from st_rl.modules.actor_critic_mutex import ActorCriticMutex
 from st_rl.modules.actor_critic_recurrent import ActorCriticRecurrent, Memory
 from st_rl.modules.amp_discriminator import AmpActorCritic, AmpActorCriticRecurrent, AMPDiscriminator, AmpMixin
 from st_rl.modules.misaligned import MisalignedLoadReport
@@ -31,6 +33,10 @@ POLICY_CLASSES: dict[str, type[nn.Module]] = {
     "StateAcRecurrent": StateAcRecurrent,
     "PrivilegeStateAc": PrivilegeStateAc,
     "PrivilegeStateAcRecurrent": PrivilegeStateAcRecurrent,
+    # composed of trained run directories; played and exported, never trained
+    "ActorCriticMutex": ActorCriticMutex,
+    "ActorCriticFieldMutex": ActorCriticFieldMutex,
+    "ActorCriticClimbMutex": ActorCriticClimbMutex,
 }
 
 DEFAULT_POLICY_CLASS = "ActorCritic"
@@ -112,6 +118,9 @@ __all__ = [
     "Normalizer",
     "RunningMeanStd",
     "ActorCritic",
+    "ActorCriticClimbMutex",
+    "ActorCriticFieldMutex",
+    "ActorCriticMutex",
     "ActorCriticRecurrent",
     "EmpiricalNormalization",
     "Memory",
