@@ -15,13 +15,27 @@ from st_rl.modules.actor_critic import ActorCritic
 from st_rl.modules.actor_critic_field_mutex import ActorCriticClimbMutex, ActorCriticFieldMutex
 from st_rl.modules.actor_critic_mutex import ActorCriticMutex
 from st_rl.modules.actor_critic_recurrent import ActorCriticRecurrent, Memory
+from st_rl.modules.all_mixer import EncoderStateAc, EncoderStateAcRecurrent
 from st_rl.modules.amp_discriminator import AmpActorCritic, AmpActorCriticRecurrent, AMPDiscriminator, AmpMixin
+from st_rl.modules.conv2d import Conv2dHeadModel, Conv2dModel
+from st_rl.modules.deterministic_policy import DeterministicPolicyMixin
+from st_rl.modules.encoder_actor_critic import (
+    EncoderActorCritic,
+    EncoderActorCriticMixin,
+    EncoderActorCriticRecurrent,
+    EncoderAmpActorCriticRecurrent,
+)
 from st_rl.modules.misaligned import MisalignedLoadReport
 from st_rl.modules.mlp import MlpModel
 from st_rl.modules.normalizer import EmpiricalNormalization, Normalize, Normalizer, RunningMeanStd
 from st_rl.modules.state_adaptor import PrivilegeEstimatorMixin, PrivilegeStateAc, PrivilegeStateAcRecurrent
 from st_rl.modules.state_estimator import EstimatorMixin, StateAc, StateAcRecurrent
 from st_rl.modules.utils import conv2d_output_shape, get_activation_Cls
+from st_rl.modules.visual_actor_critic import (
+    VisualActorCriticMixin,
+    VisualDeterministicAC,
+    VisualDeterministicRecurrent,
+)
 from st_rl.utils.config import ConfigError, resolve_kwargs, signature_params
 
 POLICY_CLASSES: dict[str, type[nn.Module]] = {
@@ -33,6 +47,13 @@ POLICY_CLASSES: dict[str, type[nn.Module]] = {
     "StateAcRecurrent": StateAcRecurrent,
     "PrivilegeStateAc": PrivilegeStateAc,
     "PrivilegeStateAcRecurrent": PrivilegeStateAcRecurrent,
+    "EncoderActorCritic": EncoderActorCritic,
+    "EncoderActorCriticRecurrent": EncoderActorCriticRecurrent,
+    "EncoderAmpActorCriticRecurrent": EncoderAmpActorCriticRecurrent,
+    "VisualDeterministicAC": VisualDeterministicAC,
+    "VisualDeterministicRecurrent": VisualDeterministicRecurrent,
+    "EncoderStateAc": EncoderStateAc,
+    "EncoderStateAcRecurrent": EncoderStateAcRecurrent,
     # composed of trained run directories; played and exported, never trained
     "ActorCriticMutex": ActorCriticMutex,
     "ActorCriticFieldMutex": ActorCriticFieldMutex,
@@ -108,6 +129,18 @@ __all__ = [
     "AmpActorCritic",
     "AmpActorCriticRecurrent",
     "AmpMixin",
+    "Conv2dHeadModel",
+    "Conv2dModel",
+    "DeterministicPolicyMixin",
+    "EncoderActorCritic",
+    "EncoderActorCriticMixin",
+    "EncoderActorCriticRecurrent",
+    "EncoderAmpActorCriticRecurrent",
+    "EncoderStateAc",
+    "EncoderStateAcRecurrent",
+    "VisualActorCriticMixin",
+    "VisualDeterministicAC",
+    "VisualDeterministicRecurrent",
     "EstimatorMixin",
     "PrivilegeEstimatorMixin",
     "PrivilegeStateAc",
