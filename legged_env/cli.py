@@ -131,7 +131,7 @@ def resolve_config(spec: TaskSpec, raw: dict, source: str, overrides: list[str])
     open_keys = frozenset(f"env.{k}" for k in spec.open_keys)
     env = merge_strict(spec.default_config(), raw.get("env") or {}, source, "env", open_keys)
     train_raw = {k: dict(raw.get(k) or {}) for k in TRAIN_SECTIONS}
-    train = resolve_train_cfg(train_raw, source)
+    train_items = []
     for item in overrides:
         path, value = parse_override(item)
         where = f"--set {item}"
@@ -145,7 +145,9 @@ def resolve_config(spec: TaskSpec, raw: dict, source: str, overrides: list[str])
                 node = node[key]
             node[path[-1]] = value
             train_raw[path[0]] = section
-            train = resolve_train_cfg(train_raw, where)
+            train_items.append(where)
+    # Checked once, after every override: switching policy.class_name may need keys that later items set.
+    train = resolve_train_cfg(train_raw, f"{source} with {', '.join(train_items)}" if train_items else source)
     if env["num_envs"] < 1:
         raise ConfigError(f"env.num_envs must be >= 1, got {env['num_envs']}")
     return {"env": env, **train}

@@ -93,3 +93,13 @@ def test_resolve_config_file_replaces_open_map_and_set_updates_it():
 def test_unknown_task_lists_registered_ones():
     with pytest.raises(ConfigError, match=r"unknown task 'wlak'.*walk"):
         get_task("wlak")
+
+
+def test_set_overrides_switch_policy_class_with_its_required_keys():
+    spec = get_task("walk")
+    items = ["policy.class_name=StateAc", "policy.estimator_target_components=[base_lin_vel]"]
+    cfg = cli.resolve_config(spec, {}, "file.yaml", items)
+    assert cfg["policy"]["class_name"] == "StateAc"
+    missing = r"missing required key 'policy.estimator_target_components' in file.yaml with --set"
+    with pytest.raises(ConfigError, match=missing):
+        cli.resolve_config(spec, {}, "file.yaml", items[:1])
