@@ -15,6 +15,8 @@ statistics, normaliser statistics merged.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import torch
 from torch import nn
 
@@ -229,6 +231,17 @@ class PPO:
         for group in self.optimizer.param_groups:
             group["lr"] = self.learning_rate
 
+    def _mini_batches(self) -> Iterator[Batch]:
+        """The ``num_learning_epochs x num_mini_batches`` mini-batches of one :meth:`update`, each passed to
+        :meth:`compute_losses`. A hook: a subclass may wrap every batch with data of its own (its
+        ``compute_losses`` then unpacks it)."""
+        generator = (
+            self.storage.recurrent_mini_batch_generator
+            if self.policy.is_recurrent
+            else self.storage.mini_batch_generator
+        )
+        return generator(self.num_mini_batches, self.num_learning_epochs)
+
     def update(self) -> dict[str, float]:
         """Run ``num_learning_epochs x num_mini_batches`` gradient steps on the stored rollout, then clear it.
 
@@ -239,12 +252,7 @@ class PPO:
         sums: dict[str, float] = {}
         explained_var = explained_variance(self.storage.values, self.storage.returns)
         num_updates = 0
-        generator = (
-            self.storage.recurrent_mini_batch_generator
-            if self.policy.is_recurrent
-            else self.storage.mini_batch_generator
-        )
-        for batch in generator(self.num_mini_batches, self.num_learning_epochs):
+        for batch in self._mini_batches():
             losses, metrics = self.compute_losses(batch)
             total = sum(self.loss_coefs[name] * loss for name, loss in losses.items())
             self.optimizer.zero_grad()

@@ -22,7 +22,7 @@ from torch import nn
 from st_rl.modules.actor_critic import ActorCritic, Segments
 from st_rl.modules.actor_critic_recurrent import ActorCriticRecurrent
 from st_rl.modules.mlp import MlpModel
-from st_rl.modules.normalizer import Normalizer
+from st_rl.modules.normalizer import EmpiricalNormalization, Normalizer
 from st_rl.utils.config import resolve_kwargs
 from st_rl.utils.obs_segments import normalize_segments, segments_num_obs
 
@@ -136,7 +136,9 @@ def least_squares_discriminator_loss(
 
 
 class AmpMixin:
-    """Adds an :class:`AMPDiscriminator` over ``(s, s')`` AMP transitions as ``self.discriminator``.
+    """Adds an :class:`AMPDiscriminator` over ``(s, s')`` AMP transitions as ``self.discriminator``, and the
+    running normaliser of its inputs as ``self.amp_normalizer`` (an
+    :class:`~st_rl.modules.normalizer.EmpiricalNormalization` of one AMP observation, ``num_amp_obs`` wide).
 
     Not a feature stage: the actor/critic layouts, features and exported stages are passed through unchanged,
     so the exported policy has no discriminator parameters. The discriminator is a submodule (it moves with
@@ -184,9 +186,13 @@ class AmpMixin:
         self.num_amp_obs = num_amp_obs
         self.amp_discriminator_kwargs = discriminator_kwargs
         self.discriminator = AMPDiscriminator(2 * num_amp_obs, **discriminator_kwargs)
+        # Running statistics of the AMP observations (policy and reference), updated by the AMP algorithm; a
+        # submodule so they are saved in checkpoints with the policy (never exported: not an actor stage).
+        self.amp_normalizer = EmpiricalNormalization(num_amp_obs)
 
     def obs_layouts(self) -> dict[str, Segments]:
-        """Adds the discriminator's input weight, laid out as ``state.<segment>`` then ``next_state.<segment>``."""
+        """Adds the discriminator's input weight, laid out as ``state.<segment>`` then ``next_state.<segment>``,
+        and the AMP normaliser's statistics, laid out as ``amp_obs_segments``."""
         layouts = super().obs_layouts()
         transition = OrderedDict(
             [
@@ -196,6 +202,8 @@ class AmpMixin:
             ]
         )
         layouts[f"discriminator.{self.discriminator.input_weight_name}"] = transition
+        for buffer in ("_mean", "_var", "_std"):
+            layouts[f"amp_normalizer.{buffer}"] = self.amp_obs_segments
         return layouts
 
 

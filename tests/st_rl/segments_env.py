@@ -5,8 +5,10 @@ Actor segments: ``pos (2,)``, ``base_lin_vel (2,)`` (noisy), ``friction (1,)`` (
 as a privileged adaptor's training input), ``last_action (2,)``, ``height_scan (1, 3, 3)`` (a terrain
 height grid around the point), ``target_image (1, 6, 6)`` (the target drawn as a bright pixel: the only
 place the actor learns where the target is). Critic (privileged) segments: ``pos``, clean
-``base_lin_vel``, ``friction``, ``target (2,)``, ``height_scan``. AMP segments (``infos["amp_obs"]``):
-``pos``, ``base_lin_vel``. Reward ``exp(-|pos - target|^2 / 0.1)``.
+``base_lin_vel``, ``friction``, ``target (2,)``, ``height_scan``. AMP segments: ``pos``, ``base_lin_vel``, with
+the AMP contract of :mod:`st_rl.algorithms.appo`: ``infos["amp_obs"]`` is the AMP observation after any auto-reset
+(aligned with ``obs``), ``infos["final_amp_obs"]`` the one of the final state before it (equal to ``amp_obs``
+where not done). Reward ``exp(-|pos - target|^2 / 0.1)``.
 """
 
 from __future__ import annotations
@@ -106,11 +108,17 @@ class SegmentsEnv(VecEnv):
         time_outs = (self.episode_length_buf >= self.max_episode_length) & ~terminated
         dones = terminated | time_outs
         final_critic_obs = self.get_privileged_observations()
-        amp_obs = self.amp_observations()
+        final_amp_obs = self.amp_observations()
         episode = {}
         env_ids = dones.nonzero().flatten()
         if len(env_ids) > 0:
             episode["rew_reach"] = self.episode_sums[env_ids].mean()
             self._reset_envs(env_ids)
-        infos = {"time_outs": time_outs, "episode": episode, "final_critic_obs": final_critic_obs, "amp_obs": amp_obs}
+        infos = {
+            "time_outs": time_outs,
+            "episode": episode,
+            "final_critic_obs": final_critic_obs,
+            "amp_obs": self.amp_observations(),
+            "final_amp_obs": final_amp_obs,
+        }
         return self.get_observations(), self.get_privileged_observations(), rewards, dones, infos

@@ -256,9 +256,12 @@ def test_feature_pipeline_unchanged_and_discriminator_in_state_dict():
     assert amp.actor_feature_segments == OrderedDict(pos=(2,), target=(2,))
     assert amp.export_actor_stages() == []
     obs = torch.randn(5, 4)
-    plain.load_state_dict({k: v for k, v in amp.state_dict().items() if not k.startswith("discriminator.")})
+    amp_only = ("discriminator.", "amp_normalizer.")
+    plain.load_state_dict({k: v for k, v in amp.state_dict().items() if not k.startswith(amp_only)})
     torch.testing.assert_close(amp.act_inference(obs), plain.act_inference(obs))
     assert "discriminator.linear.weight" in amp.state_dict()
+    assert amp.state_dict()["amp_normalizer._mean"].shape == (1, 2)  # one AMP observation (pos)
+    assert amp.obs_layouts()["amp_normalizer._std"] == AMP_SEGMENTS
     assert amp.discriminator.input_dim == 4
     layout = amp.obs_layouts()["discriminator.trunk.0.weight"]
     assert layout == OrderedDict([("state.pos", (2,)), ("next_state.pos", (2,))])

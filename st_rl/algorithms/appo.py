@@ -1,0 +1,331 @@
+"""APPO: PPO with an adversarial motion prior (AMP, Peng et al. 2021).
+
+A discriminator ``D`` (the AMP policy's ``policy.discriminator``, see :mod:`st_rl.modules.amp_discriminator`) tells
+reference-motion transitions ``(s, s')`` from the policy's; its score becomes a style reward, blended with the
+task reward (``style_reward_coef`` and ``task_reward_lerp`` are discriminator keywords of the policy), and PPO
+learns from the blend.
+
+Environment contract (``infos`` of ``env.step``, ``N = num_envs``, ``D = amp_obs_dim``):
+
+- ``infos["amp_obs"]`` ``(N, D)``: the AMP observation of the current state, *after* any auto-reset (aligned
+  with ``obs``);
+- ``infos["final_amp_obs"]`` ``(N, D)``: the AMP observation of the final state before the auto-reset
+  (meaningful where ``done``).
+
+The policy's transition of step ``t`` is ``s_t = amp_obs_{t-1}`` (the previous step's ``infos["amp_obs"]``) and
+``s'_t = where(done_t, final_amp_obs_t, amp_obs_t)``, so a transition never spans a reset. The very first step
+has no previous ``amp_obs``: there ``s_0 = s'_0`` (a zero-motion transition, once per run).
+
+Reference motion: any object with ``sample_pairs(batch_size) -> (s, s')`` (each ``(B, D)`` float), given with
+:meth:`APPOAlgoMixin.set_reference_motion`, or built on first use from the ``motion_files`` keyword with
+:class:`st_rl.datasets.motion_loader.MotionLoader`.
+
+Update: PPO's mini-batches are zipped with shuffled mini-batches of the rollout's AMP transitions and with
+reference mini-batches of the same size (all sampled before the epochs). Losses ``"discriminator"``
+(least squares: reference -> +1, policy -> -1) and ``"gradient_penalty"`` (``lambda * mean ||dD/dx||^2`` on the
+reference transitions, ``lambda = discriminator_grad_pen_coef``) both have the coefficient
+``discriminator_loss_coef``: it weighs the whole AMP discriminator objective against the PPO losses. The
+discriminator sees ``s, s'`` normalised by ``policy.amp_normalizer``, whose statistics are updated once per
+``update()`` (with every policy and reference transition of that update) and saved with the policy.
+
+Optimisation: the discriminator's parameters are policy parameters, so PPO's Adam steps them with the PPO
+losses, under the same learning rate (the adaptive-KL schedule moves it too), the same joint gradient-norm
+clipping (``max_grad_norm`` over all parameters) and, with ``dist``, the same gradient all-reduce.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import NamedTuple, Protocol
+
+import torch
+from torch import nn
+
+from st_rl.algorithms.ppo import PPO
+from st_rl.modules.amp_discriminator import AMPDiscriminator, AmpMixin, least_squares_discriminator_loss
+from st_rl.storage.amp_storage import AmpRolloutStorage
+from st_rl.storage.rollout_storage import Batch
+
+
+class ReferenceMotion(Protocol):
+    """A source of reference (motion-data) AMP transitions."""
+
+    def sample_pairs(self, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``batch_size`` transitions ``(s, s')``, each ``(batch_size, amp_obs_dim)`` float."""
+
+
+class AmpBatch(NamedTuple):
+    """A PPO mini-batch with the AMP mini-batches it is trained with; every AMP tensor is raw ``(B, D)``."""
+
+    batch: Batch
+    policy_state: torch.Tensor
+    policy_next_state: torch.Tensor
+    reference_state: torch.Tensor
+    reference_next_state: torch.Tensor
+
+
+def discriminator_losses(
+    discriminator: AMPDiscriminator,
+    normalize: Callable[[torch.Tensor], torch.Tensor],
+    policy_state: torch.Tensor,
+    policy_next_state: torch.Tensor,
+    reference_state: torch.Tensor,
+    reference_next_state: torch.Tensor,
+    grad_pen_lambda: float,
+) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """The AMP discriminator losses on one mini-batch of raw transitions (each ``(B, D)``).
+
+    With ``x = [normalize(s), normalize(s')]``:
+
+    - ``discriminator``: ``mean((D(x_ref) - 1)^2) + mean((D(x_pol) + 1)^2)``;
+    - ``gradient_penalty``: ``grad_pen_lambda * mean(||dD/dx_ref||^2)``.
+
+    Returns:
+        ``(losses, metrics)``; metrics: ``discriminator_accuracy`` (fraction of reference scored ``> 0`` and of
+        policy ``< 0``, over both sets), ``reference_d`` and ``policy_d`` (mean scores).
+    """
+    ref_s, ref_next = normalize(reference_state), normalize(reference_next_state)
+    reference_d = discriminator(torch.cat([ref_s, ref_next], dim=-1))
+    policy_d = discriminator(torch.cat([normalize(policy_state), normalize(policy_next_state)], dim=-1))
+    loss, lsq_metrics = least_squares_discriminator_loss(reference_d, policy_d)
+    grad_pen = discriminator.compute_grad_pen(ref_s, ref_next, lambda_=grad_pen_lambda)
+    metrics = {
+        "discriminator_accuracy": lsq_metrics["accuracy"],
+        "reference_d": lsq_metrics["expert_d"],
+        "policy_d": lsq_metrics["policy_d"],
+    }
+    return {"discriminator": loss, "gradient_penalty": grad_pen}, metrics
+
+
+def _amp_policy_class_names() -> list[str]:
+    from st_rl.modules import POLICY_CLASSES
+
+    return sorted(name for name, cls in POLICY_CLASSES.items() if issubclass(cls, AmpMixin))
+
+
+class APPOAlgoMixin:
+    """Adds AMP to a PPO algorithm (put it before :class:`PPO` or a PPO subclass in the bases).
+
+    Args:
+        policy: an AMP policy (:class:`~st_rl.modules.amp_discriminator.AmpMixin`: ``policy.discriminator``,
+            ``policy.amp_normalizer``, ``policy.amp_obs_segments``); a ValueError otherwise.
+        motion_files: reference motion files for :class:`st_rl.datasets.motion_loader.MotionLoader`, built on
+            first use (unless :meth:`set_reference_motion` gave a source); recorded in the config.
+        motion_joint_names: the robot's joint order (MotionLoader's ``joint_names``); needed with ``motion_files``.
+        motion_dt: time step between ``s`` and ``s'`` of the reference transitions, seconds (the env's policy dt).
+        discriminator_loss_coef: coefficient of the ``discriminator`` and ``gradient_penalty`` losses.
+        discriminator_grad_pen_coef: ``lambda`` of the gradient penalty (inside the ``gradient_penalty`` loss).
+        amp_obs_dim: the AMP observation size, a check: None takes the policy's ``num_amp_obs``; a different
+            value is a ValueError.
+        **kwargs: arguments of the PPO class after this mixin.
+    """
+
+    policy: nn.Module
+    device: torch.device
+    num_mini_batches: int
+    num_learning_epochs: int
+    loss_coefs: dict[str, float]
+
+    def __init__(
+        self,
+        policy: nn.Module,
+        *,
+        motion_files: Sequence[str] = (),
+        motion_joint_names: list[str] | None = None,
+        motion_dt: float = 0.02,
+        discriminator_loss_coef: float = 1.0,
+        discriminator_grad_pen_coef: float = 10.0,
+        amp_obs_dim: int | None = None,
+        **kwargs,
+    ) -> None:
+        name = type(self).__name__
+        if not isinstance(policy, AmpMixin):
+            raise ValueError(
+                f"{name} needs an AMP policy (with a discriminator; valid: {', '.join(_amp_policy_class_names())}), "
+                f"got {type(policy).__name__}"
+            )
+        if amp_obs_dim is not None and amp_obs_dim != policy.num_amp_obs:
+            raise ValueError(
+                f"algorithm.amp_obs_dim={amp_obs_dim} does not match the policy's AMP observation size "
+                f"{policy.num_amp_obs} (amp_obs_segments {dict(policy.amp_obs_segments)}); leave it None"
+            )
+        for key, value in (
+            ("discriminator_loss_coef", discriminator_loss_coef),
+            ("discriminator_grad_pen_coef", discriminator_grad_pen_coef),
+        ):
+            if value < 0:
+                raise ValueError(f"algorithm.{key}={value} must be >= 0")
+        if motion_dt <= 0:
+            raise ValueError(f"algorithm.motion_dt={motion_dt} must be > 0")
+        super().__init__(policy, **kwargs)
+        self.motion_files = list(motion_files)
+        self.motion_joint_names = motion_joint_names
+        self.motion_dt = motion_dt
+        self.discriminator_grad_pen_coef = discriminator_grad_pen_coef
+        self.num_amp_obs: int = policy.num_amp_obs
+        self.loss_coefs["discriminator"] = discriminator_loss_coef
+        self.loss_coefs["gradient_penalty"] = discriminator_loss_coef
+        self.amp_storage: AmpRolloutStorage | None = None
+        self._reference_motion: ReferenceMotion | None = None
+        self._amp_state: torch.Tensor | None = None  # (N, D): the previous step's infos["amp_obs"]
+        self._style_reward_sum: torch.Tensor | None = None  # (N,) per-env sums over the running episode
+        self._task_reward_sum: torch.Tensor | None = None
+
+    # --- reference motion --------------------------------------------------------------------------------------------
+    def set_reference_motion(self, source: ReferenceMotion) -> None:
+        """Use ``source`` (anything with ``sample_pairs(batch_size) -> (s, s')``) as the reference motion,
+        instead of loading ``motion_files``."""
+        if not callable(getattr(source, "sample_pairs", None)):
+            raise ValueError(
+                f"reference motion source {type(source).__name__} has no sample_pairs(batch_size) -> (s, s') method"
+            )
+        self._reference_motion = source
+
+    @property
+    def reference_motion(self) -> ReferenceMotion:
+        """The reference source; on first use without :meth:`set_reference_motion`, a ``MotionLoader`` of
+        ``motion_files``."""
+        if self._reference_motion is None:
+            if not self.motion_files:
+                raise ValueError(
+                    f"{type(self).__name__} has no reference motion: set algorithm.motion_files or call "
+                    "set_reference_motion(source) before the first update"
+                )
+            if self.motion_joint_names is None:
+                raise ValueError(
+                    f"algorithm.motion_files {self.motion_files} need algorithm.motion_joint_names (the robot's joint "
+                    "order, checked against the clips)"
+                )
+            from st_rl.datasets.motion_loader import MotionLoader
+
+            self._reference_motion = MotionLoader(
+                self.motion_files, self.policy.amp_obs_segments, self.motion_joint_names, self.motion_dt, self.device
+            )
+        return self._reference_motion
+
+    def _sample_reference(self, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``batch_size`` reference transitions on the algorithm's device, each ``(batch_size, D)`` float32."""
+        state, next_state = self.reference_motion.sample_pairs(batch_size)
+        expected = (batch_size, self.num_amp_obs)
+        for name, x in (("s", state), ("s'", next_state)):
+            if tuple(x.shape) != expected:
+                raise ValueError(
+                    f"reference motion sample_pairs({batch_size}) gave {name} of shape {tuple(x.shape)}, "
+                    f"expected (batch_size, amp_obs_dim) {expected}"
+                )
+        return state.to(self.device, torch.float32), next_state.to(self.device, torch.float32)
+
+    # --- rollout -----------------------------------------------------------------------------------------------------
+    def init_storage(self, num_envs: int, num_transitions_per_env: int, *args, **kwargs) -> None:
+        """PPO's rollout storage plus the AMP transitions beside it (same ``T``, ``N``)."""
+        super().init_storage(num_envs, num_transitions_per_env, *args, **kwargs)
+        self.amp_storage = AmpRolloutStorage(num_envs, num_transitions_per_env, self.num_amp_obs, self.device)
+        self._amp_state = None
+        self._style_reward_sum = torch.zeros(num_envs, device=self.device)
+        self._task_reward_sum = torch.zeros(num_envs, device=self.device)
+
+    def amp_transition(self, dones: torch.Tensor, infos: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        """The policy's AMP transition ``(s, s')`` of this step, each ``(N, D)``, from ``dones`` ``(N,)`` and
+        ``infos["amp_obs"]`` / ``infos["final_amp_obs"]`` (see the module docstring); remembers ``amp_obs`` as
+        the next step's ``s``."""
+        missing = [key for key in ("amp_obs", "final_amp_obs") if key not in infos]
+        if missing:
+            raise ValueError(
+                f"{type(self).__name__} needs infos['amp_obs'] and infos['final_amp_obs'] (N, {self.num_amp_obs}) "
+                f"from env.step(): missing {missing} (amp_obs: after the auto-reset; final_amp_obs: before it)"
+            )
+        amp_obs = infos["amp_obs"].to(self.device, torch.float32)
+        final_amp_obs = infos["final_amp_obs"].to(self.device, torch.float32)
+        num_envs = dones.shape[0]
+        for key, x in (("amp_obs", amp_obs), ("final_amp_obs", final_amp_obs)):
+            if tuple(x.shape) != (num_envs, self.num_amp_obs):
+                raise ValueError(
+                    f"infos['{key}'] has shape {tuple(x.shape)}, expected (num_envs, amp_obs_dim) "
+                    f"{(num_envs, self.num_amp_obs)}"
+                )
+        next_state = torch.where(dones.to(self.device).bool().view(-1, 1), final_amp_obs, amp_obs)
+        state = next_state if self._amp_state is None else self._amp_state
+        self._amp_state = amp_obs.clone()
+        return state, next_state
+
+    @torch.no_grad()
+    def process_env_step(self, rewards: torch.Tensor, dones: torch.Tensor, infos: dict) -> None:
+        """Replace the task reward ``rewards`` ``(N,)`` by its blend with the style reward of this step's AMP
+        transition, store the transition, then PPO's step (time-out bootstrapping on the blended reward).
+
+        Envs that finished this step report their episode sums (mean over those envs) as ``style_reward`` and
+        ``task_reward`` in ``infos["episode"]``, a new dict (the env's own is not modified).
+        """
+        state, next_state = self.amp_transition(dones, infos)
+        task_reward = rewards.to(self.device, torch.float32).reshape(-1)
+        normalizer = self.policy.amp_normalizer
+        reward, style_reward = self.policy.discriminator.predict_style_reward(
+            normalizer.normalize(state), normalizer.normalize(next_state), task_reward=task_reward
+        )
+        self.amp_storage.add(state, next_state)
+        self._style_reward_sum += style_reward
+        self._task_reward_sum += task_reward
+        done = dones.to(self.device).bool().view(-1)
+        if done.any():
+            episode = dict(infos.get("episode") or {})
+            episode["style_reward"] = self._style_reward_sum[done].mean()
+            episode["task_reward"] = self._task_reward_sum[done].mean()
+            infos["episode"] = episode
+            self._style_reward_sum[done] = 0.0
+            self._task_reward_sum[done] = 0.0
+        super().process_env_step(reward, dones, infos)
+
+    # --- learning ----------------------------------------------------------------------------------------------------
+    def _mini_batches(self) -> Iterator[AmpBatch]:
+        """PPO's mini-batches zipped with AMP policy mini-batches and reference mini-batches of the same size.
+
+        Before the epochs: every reference mini-batch is sampled, and ``policy.amp_normalizer`` is updated once
+        with all the rollout's ``s``, ``s'`` and all those reference ``s``, ``s'``.
+        """
+        ppo_batches = super()._mini_batches()
+        storage = self.amp_storage
+        batch_size = storage.mini_batch_size(self.num_mini_batches)
+        num_batches = self.num_learning_epochs * self.num_mini_batches
+        reference = [self._sample_reference(batch_size) for _ in range(num_batches)]
+        policy_batches = storage.mini_batch_generator(self.num_mini_batches, self.num_learning_epochs)
+        self.policy.amp_normalizer.update(
+            torch.cat(
+                [storage.states.flatten(0, 1), storage.next_states.flatten(0, 1)]
+                + [x for pair in reference for x in pair]
+            )
+        )
+        return (
+            AmpBatch(batch, policy_state, policy_next, reference_state, reference_next)
+            for batch, (policy_state, policy_next), (reference_state, reference_next) in zip(
+                ppo_batches, policy_batches, reference, strict=True
+            )
+        )
+
+    def compute_losses(self, batch: AmpBatch) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """The losses and metrics of the PPO class on ``batch.batch``, plus :func:`discriminator_losses`."""
+        losses, metrics = super().compute_losses(batch.batch)
+        amp_losses, amp_metrics = discriminator_losses(
+            self.policy.discriminator,
+            self.policy.amp_normalizer.normalize,
+            batch.policy_state,
+            batch.policy_next_state,
+            batch.reference_state,
+            batch.reference_next_state,
+            self.discriminator_grad_pen_coef,
+        )
+        return {**losses, **amp_losses}, {**metrics, **amp_metrics}
+
+    def update(self) -> dict[str, float]:
+        """PPO's update with the AMP losses (see :meth:`_mini_batches`); clears the AMP storage too.
+
+        Returns:
+            PPO's means plus ``discriminator``, ``gradient_penalty``, ``discriminator_accuracy``, ``reference_d``,
+            ``policy_d``.
+        """
+        means = super().update()
+        self.amp_storage.clear()
+        return means
+
+
+class APPO(APPOAlgoMixin, PPO):
+    """:class:`PPO` with an adversarial motion prior; see :class:`APPOAlgoMixin` and the module docstring."""
