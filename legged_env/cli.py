@@ -245,3 +245,39 @@ def check_policy_fits(policy, env, path: str) -> None:
 def checkpoint_iteration(path: str) -> int:
     """``.../model_150.pt`` -> 150."""
     return int(os.path.basename(path)[len("model_") : -len(".pt")])
+
+
+def resolve_motion_files(files: list[str], where: str) -> list[str]:
+    """Motion clip paths as given, or relative to the repository root (where the shipped clips live)."""
+    resolved = []
+    for f in files:
+        path = Path(f) if Path(f).exists() else REPO_CONFIG_DIR.parent / f
+        if not path.exists():
+            raise ConfigError(
+                f"motion file '{f}' in {where} not found (relative paths: cwd or {REPO_CONFIG_DIR.parent})"
+            )
+        resolved.append(str(path))
+    return resolved
+
+
+def attach_reference_motion(runner, env, cfg: dict, source: str) -> None:
+    """For an algorithm with a motion prior (APPO): load ``algorithm.motion_files`` for this env (its AMP
+    layout, joint order and control dt), so bad clips stop the run before training starts."""
+    files = cfg["algorithm"].get("motion_files")
+    if not files or not hasattr(runner.alg, "set_reference_motion"):
+        return
+    if env.amp_obs_segments is None:
+        raise ConfigError(f"algorithm.motion_files in {source}: task has no AMP observation (env.observations.amp)")
+    from st_rl.datasets.motion_loader import MotionLoader
+
+    try:
+        loader = MotionLoader(
+            resolve_motion_files(files, source),
+            env.amp_obs_segments,
+            env.env.robot.JOINT_NAMES,
+            float(env.env.dt),
+            device=env.device,
+        )
+    except ValueError as e:
+        raise ConfigError(str(e)) from e
+    runner.alg.set_reference_motion(loader)

@@ -46,6 +46,8 @@ class TorchVecEnv(VecEnv):
         self.privileged_obs_segments = OrderedDict(env.critic_obs.segments)
         self.num_obs = env.actor_obs.size
         self.num_privileged_obs = env.critic_obs.size
+        # AMP observation layout (infos["amp_obs"] / ["final_amp_obs"]), None when the task has no AMP group.
+        self.amp_obs_segments = OrderedDict(env.amp_obs.segments) if env.amp_obs is not None else None
         self.reward_names = list(env.rewards.names)
         self.state: State = env.init()
 
@@ -70,12 +72,17 @@ class TorchVecEnv(VecEnv):
     def get_privileged_observations(self) -> torch.Tensor:
         return self._t(self.state.critic_obs)
 
+    def get_amp_observations(self) -> torch.Tensor:
+        """``(N, num_amp_obs)`` AMP observation of the current state (``(N, 0)`` without an AMP group)."""
+        return self._t(self.state.amp_obs)
+
     def reset(self) -> tuple[torch.Tensor, torch.Tensor]:
         self.state = self.env.init(seed_offset=1)
         return self.get_observations(), self.get_privileged_observations()
 
     def step(self, actions: torch.Tensor):
-        """See :meth:`st_rl.env.VecEnv.step`; ``infos`` also holds ``metrics`` (clean per-step values)."""
+        """See :meth:`st_rl.env.VecEnv.step`; ``infos`` also holds ``metrics`` (clean per-step values) and, with
+        an AMP group, ``amp_obs`` (current state, after any auto-reset) and ``final_amp_obs`` (before it)."""
         self.state = self.env.step_batched(self.state, to_jax(actions.float()))
         s = self.state
         dones = self._t(s.done).bool()
@@ -85,6 +92,9 @@ class TorchVecEnv(VecEnv):
             "episode": self._episode_means(s, dones),
             "metrics": {k: self._t(v) for k, v in s.metrics.items() if k != "episode_sums"},
         }
+        if self.amp_obs_segments is not None:
+            infos["amp_obs"] = self._t(s.amp_obs)
+            infos["final_amp_obs"] = self._t(s.final_amp_obs)
         return self.get_observations(), self.get_privileged_observations(), self._t(s.reward), dones, infos
 
     def env_state_qpos(self, index: int) -> jax.Array:

@@ -42,6 +42,7 @@ def train(args, spec, cfg: dict, source: str, dist: distributed.DistributedConte
     env = cli.make_env(spec, env_cfg, runner_cfg["seed"] + rank, device, source)
     train_cfg = {k: cfg[k] for k in cli.TRAIN_SECTIONS}
     runner = OnPolicyRunner(env, train_cfg, log_dir, device, source, dist=dist)
+    cli.attach_reference_motion(runner, env, cfg, source)  # APPO: reference clips checked before training
     is_main = rank == 0
     if resume_path is not None:
         runner.load(resume_path)  # every rank; learn() then broadcasts rank 0's weights

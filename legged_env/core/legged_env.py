@@ -53,6 +53,9 @@ class LeggedEnv:
         obs_cfg = cfg["observations"]
         self.actor_obs = ObsGroup(obs_cfg["actor"], shapes, f"env.observations.actor in {source}")
         self.critic_obs = ObsGroup(obs_cfg["critic"], shapes, f"env.observations.critic in {source}")
+        # Optional AMP observation group (adversarial motion priors): clean quantities, no noise.
+        amp_cfg = obs_cfg.get("amp")
+        self.amp_obs = ObsGroup(amp_cfg, shapes, f"env.observations.amp in {source}") if amp_cfg else None
         self.noise_level = float(cfg["noise"]["level"]) if cfg["noise"]["enabled"] else 0.0
         self.mjx_model = mjx.put_model(self.mj_model, impl="jax")
         self._template = mjx.make_data(self.mjx_model, impl="jax")
@@ -128,10 +131,10 @@ class LeggedEnv:
         qpos, qvel, info, k_obs = self._reset_parts(rng, dr_params)
         data = self._template.replace(qpos=qpos, qvel=qvel)
         zeros = self.reward_sums_zero()
-        obs, critic = self._observe(qpos, qvel, info, jnp.zeros(len(self.foot_geoms)), k_obs)
+        obs, critic, amp = self._observe(qpos, qvel, info, jnp.zeros(len(self.foot_geoms)), k_obs)
         metrics = self._reset_metrics(zeros)
         f = jnp.zeros(())
-        return State(data, obs, critic, f, f > 0, f > 0, critic, info, metrics)
+        return State(data, obs, critic, f, f > 0, f > 0, critic, info, metrics, amp, amp)
 
     def _reset_parts(self, rng: jax.Array, dr_params: dict):
         """Fresh qpos (nq,), qvel (nv,), info and a key for the first observation's noise, for one env."""
@@ -203,11 +206,11 @@ class LeggedEnv:
         data, info = self._push(data, info)
         rng, k_obs, k_reset = jax.random.split(info["rng"], 3)
         info = {**info, "rng": rng, "last_actions": action, "last_dof_vel": q["dof_vel"]}
-        obs, critic = self._observe(data.qpos, data.qvel, info, q["foot_contacts"], k_obs)
+        obs, critic, amp = self._observe(data.qpos, data.qvel, info, q["foot_contacts"], k_obs)
         metrics = self.step_metrics(q, sums, power)
         # Auto-reset: envs that are done restart now; their final critic obs is kept.
         r_qpos, r_qvel, r_info, _ = self._reset_parts(k_reset, {k: info[k] for k in self.dr_params})
-        r_obs, r_critic = self._observe(r_qpos, r_qvel, r_info, jnp.zeros_like(q["foot_contacts"]), k_obs)
+        r_obs, r_critic, r_amp = self._observe(r_qpos, r_qvel, r_info, jnp.zeros_like(q["foot_contacts"]), k_obs)
 
         def pick(reset_value, value):
             return jnp.where(done, reset_value, value)
@@ -219,11 +222,25 @@ class LeggedEnv:
             time=pick(0.0, data.time),
         )
         info = jax.tree.map(pick, r_info, info)
-        return State(data, pick(r_obs, obs), pick(r_critic, critic), reward, done, time_out, critic, info, metrics)
+        return State(
+            data,
+            pick(r_obs, obs),
+            pick(r_critic, critic),
+            reward,
+            done,
+            time_out,
+            critic,
+            info,
+            metrics,
+            pick(r_amp, amp),
+            amp,
+        )
 
     def _observe(self, qpos, qvel, info, foot_contacts, rng):
+        """(actor obs, critic obs, AMP obs ``(0,)`` when the task has no AMP group) of one env."""
         q = self.obs_quantities(qpos, qvel, info, foot_contacts)
-        return self.actor_obs(q, rng, self.noise_level), self.critic_obs(q)
+        amp = self.amp_obs(q) if self.amp_obs is not None else jnp.zeros(0)
+        return self.actor_obs(q, rng, self.noise_level), self.critic_obs(q), amp
 
     def reward_sums_zero(self) -> dict:
         return {name: jnp.zeros(()) for name in self.rewards.names}

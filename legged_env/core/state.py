@@ -19,6 +19,9 @@ class State:
         done: ``()`` bool, the episode ended in the last step (termination or time-out).
         time_out: ``()`` bool, the episode ended by time-out only.
         final_critic_obs: ``(num_critic_obs,)`` critic obs of the final state before the auto-reset.
+        amp_obs: ``(num_amp_obs,)`` AMP observation (clean, unscaled unless configured) of the current state,
+            already the reset one after a done; ``(0,)`` when the task has no ``observations.amp`` group.
+        final_amp_obs: ``(num_amp_obs,)`` AMP observation of the final state before the auto-reset.
         info: task bookkeeping (rng, step counter, commands, last actions, randomised parameters...).
         metrics: clean quantities of the last step before any reset (episode sums, velocities, power).
     """
@@ -32,6 +35,8 @@ class State:
     final_critic_obs: jax.Array
     info: dict
     metrics: dict
+    amp_obs: jax.Array
+    final_amp_obs: jax.Array
 
     def replace(self, **changes) -> "State":
         return dataclasses.replace(self, **changes)

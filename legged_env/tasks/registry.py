@@ -21,6 +21,8 @@ class TaskSpec:
 
 TASKS: dict[str, TaskSpec] = {
     "walk": TaskSpec("walk", WalkTask, walk_config.default_config, walk_config.OPEN_KEYS, "walk.yaml"),
+    # walk with an AMP observation group, trained by APPO against shipped reference motion
+    "walk_amp": TaskSpec("walk_amp", WalkTask, walk_config.amp_default_config, walk_config.OPEN_KEYS, "walk_amp.yaml"),
 }
 
 

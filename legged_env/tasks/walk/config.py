@@ -42,6 +42,8 @@ def default_config() -> dict:
             "actor": {k: dict(v) for k, v in ACTOR_SEGMENTS.items()},
             # The critic sees the clean actor quantities plus the randomised parameters and contacts.
             "critic": {**{k: {"scale": v["scale"]} for k, v in ACTOR_SEGMENTS.items()}, **PRIVILEGED_SEGMENTS},
+            # AMP observation for adversarial motion priors (APPO); empty = none (walk_amp sets it).
+            "amp": {},
         },
         "noise": {"enabled": True, "level": 1.0},
         "rewards": {
@@ -80,4 +82,14 @@ def default_config() -> dict:
 
 
 # Keys whose values are name -> value maps replaced whole by an override (names checked by the task).
-OPEN_KEYS = frozenset({"rewards.scales", "observations.actor", "observations.critic"})
+OPEN_KEYS = frozenset({"rewards.scales", "observations.actor", "observations.critic", "observations.amp"})
+
+
+def amp_default_config() -> dict:
+    """The walk_amp task: walk plus the AMP observation group (raw units, no noise) that APPO's discriminator
+    compares with reference motion (layout: :data:`legged_env.robots.go1.amp.AMP_OBS_SEGMENTS`)."""
+    from legged_env.robots.go1.amp import AMP_OBS_SEGMENTS
+
+    cfg = default_config()
+    cfg["observations"]["amp"] = {name: {"scale": 1.0} for name in AMP_OBS_SEGMENTS}
+    return cfg

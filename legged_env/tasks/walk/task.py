@@ -6,6 +6,7 @@ import jax.numpy as jnp
 from legged_env.core import contacts
 from legged_env.core.legged_env import LeggedEnv
 from legged_env.core.math import quat_rotate_inverse
+from legged_env.robots.go1.kinematics import load_kinematics
 from legged_env.tasks.walk.rewards import REWARDS
 from st_rl.utils.config import ConfigError
 
@@ -25,6 +26,7 @@ class WalkTask(LeggedEnv):
                 f"(valid: {', '.join(_CONTACT_GROUPS)})"
             )
         super().__init__(cfg, num_envs, seed, source)
+        self.kinematics = load_kinematics(self.robot.XML_PATH)
         m = self.mj_model
         self.foot_radius = jnp.array(m.geom_size[self.foot_geoms, 0])
         leg = jnp.concatenate([jnp.array(self.thigh_geoms), jnp.array(self.calf_geoms)])
@@ -54,6 +56,7 @@ class WalkTask(LeggedEnv):
             "motor_strength": (n,),
             "foot_contacts": (4,),
             "base_height": (1,),
+            "foot_pos": (12,),
         }
 
     # ------------------------------------------------------------------ commands
@@ -90,6 +93,8 @@ class WalkTask(LeggedEnv):
             "motor_strength": info["motor_strength"],
             "foot_contacts": foot_contacts.astype(jnp.float32),
             "base_height": qpos[2:3],
+            # foot centres (FL, FR, RL, RR) x (x, y, z) in the base frame, by the leg kinematics of the MJCF
+            "foot_pos": self.kinematics.fk(qpos[self.qpos_idx], jnp).reshape(12),
         }
 
     def quantities(self, data, info: dict, action, tau, power) -> dict:
