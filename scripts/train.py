@@ -32,6 +32,7 @@ def train(args, spec, cfg: dict, source: str, dist: distributed.DistributedConte
     resume_path = None
     if runner_cfg["resume"]:  # --resume, or runner.resume in the config
         resume_path = cli.checkpoint_path(args.log_root, experiment, runner_cfg["load_run"], runner_cfg["checkpoint"])
+    cli.resolve_motion_files(cfg["algorithm"].get("motion_files") or [], source)  # fail before building the env
     log_dir = cli.new_run_dir(args.log_root, experiment, runner_cfg["run_name"])
     rank, world_size = (dist.rank, dist.world_size) if dist is not None else (0, 1)
     env_cfg = cli.per_rank_env_cfg(cfg["env"], world_size)
