@@ -60,6 +60,7 @@ def main(args) -> int:
     env = env_with(args.ppo_envs)
     # No log_dir and no learn(): nothing is written.
     runner = OnPolicyRunner(env, {k: cfg[k] for k in cli.TRAIN_SECTIONS}, None, args.device, source)
+    cli.attach_reference_motion(runner, env, cfg, source)
     ppo = time_ppo_iterations(runner, args.ppo_iterations)
     result["ppo_iteration"] = {"num_envs": args.ppo_envs, **{k: round(v, 3) for k, v in ppo.items()}}
     if nprocs:
@@ -111,6 +112,7 @@ def rank_main(args) -> int:
         env = cli.make_env(spec, env_cfg, dist.rank, str(dist.device), source)
         train_cfg = {k: cfg[k] for k in cli.TRAIN_SECTIONS}
         runner = OnPolicyRunner(env, train_cfg, None, str(dist.device), source, dist=dist)
+        cli.attach_reference_motion(runner, env, cfg, source)
         result = time_ranks(env, runner, dist, args.steps, args.repeats, args.ppo_iterations)
         if dist.is_main and args.json_out:
             atomic_write_json(args.json_out, result)
