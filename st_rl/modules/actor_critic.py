@@ -10,7 +10,8 @@ How mixins compose (by MRO, no special cases). An observation flows
 ``raw obs -> normaliser -> feature stages -> actor MLP``. Each mixin is one feature stage:
 
 - in ``__init__`` it transforms the *layout* (``actor_feature_segments``, an ordered ``name -> shape``
-  mapping of what the next stage sees) before calling ``super().__init__``, then builds its modules;
+  mapping of what the next stage sees; :func:`incoming_layouts` gives what it receives) before calling
+  ``super().__init__``, then builds its modules;
 - it overrides :meth:`actor_features` / :meth:`critic_features` to transform the tensor and pass it
   on to ``super()``;
 - it adds its piece of the exported module in :meth:`export_actor_stages`, its recurrent states in
@@ -32,6 +33,7 @@ from __future__ import annotations
 import copy
 from collections import OrderedDict
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -59,6 +61,36 @@ def default_segments(
     if segments_num_obs(segments) != num_obs:
         raise ValueError(f"segments {dict(segments)} have {segments_num_obs(segments)} entries, not {num_obs}")
     return segments
+
+
+def obs_sizes(args: tuple, kwargs: dict) -> tuple[int, int]:
+    """``(num_actor_obs, num_critic_obs)`` from a policy constructor's positional or keyword arguments."""
+    num_actor_obs = args[0] if len(args) > 0 else kwargs["num_actor_obs"]
+    num_critic_obs = args[1] if len(args) > 1 else kwargs["num_critic_obs"]
+    return num_actor_obs, num_critic_obs
+
+
+class IncomingLayouts(NamedTuple):
+    """What a mixin's ``__init__`` starts from: the observation layouts and its stage's input layouts."""
+
+    actor_obs: Segments
+    critic_obs: Segments
+    actor_in: Segments
+    critic_in: Segments
+
+
+def incoming_layouts(
+    args: tuple, kwargs: dict, actor_feature_segments: Segments | None, critic_feature_segments: Segments | None
+) -> IncomingLayouts:
+    """For a mixin's ``__init__(*args, actor_feature_segments, critic_feature_segments, **kwargs)``: the actor and
+    critic observation layouts, and the layouts its stage receives (what an earlier stage passed down, else the
+    observation layouts)."""
+    num_actor_obs, num_critic_obs = obs_sizes(args, kwargs)
+    actor_obs = default_segments(num_actor_obs, kwargs.get("obs_segments"), "obs")
+    critic_obs = default_segments(num_critic_obs, kwargs.get("privileged_obs_segments"), "critic_obs", actor_obs)
+    return IncomingLayouts(
+        actor_obs, critic_obs, actor_feature_segments or actor_obs, critic_feature_segments or critic_obs
+    )
 
 
 class ActorCritic(nn.Module):

@@ -15,7 +15,7 @@ from typing import Optional
 import torch
 from torch import nn
 
-from st_rl.modules.actor_critic import ActorCritic, HiddenStates, Segments, default_segments
+from st_rl.modules.actor_critic import ActorCritic, HiddenStates, Segments, incoming_layouts
 from st_rl.utils.obs_segments import segments_num_obs
 from st_rl.utils.trajectories import unpad_trajectories
 
@@ -151,11 +151,7 @@ class ActorCriticRecurrent(ActorCritic):
     ) -> None:
         if rnn_type not in RNN_TYPES:
             raise ValueError(f"unknown rnn_type '{rnn_type}' (valid: {', '.join(RNN_TYPES)})")
-        num_actor_obs, num_critic_obs = _obs_sizes(args, kwargs)
-        actor_in = actor_feature_segments or default_segments(num_actor_obs, kwargs.get("obs_segments"), "obs")
-        critic_in = critic_feature_segments or default_segments(
-            num_critic_obs, kwargs.get("privileged_obs_segments"), "critic_obs", actor_in
-        )
+        _, _, actor_in, critic_in = incoming_layouts(args, kwargs, actor_feature_segments, critic_feature_segments)
         super().__init__(
             *args,
             actor_feature_segments=Segments([("memory_a", (rnn_hidden_size,))]),
@@ -200,13 +196,6 @@ class ActorCriticRecurrent(ActorCritic):
 
     def export_actor_stages(self) -> list[nn.Module]:
         return [self.memory_a.export_module(), *super().export_actor_stages()]
-
-
-def _obs_sizes(args: tuple, kwargs: dict) -> tuple[int, int]:
-    """``(num_actor_obs, num_critic_obs)`` from a policy constructor's positional or keyword arguments."""
-    num_actor_obs = args[0] if len(args) > 0 else kwargs["num_actor_obs"]
-    num_critic_obs = args[1] if len(args) > 1 else kwargs["num_critic_obs"]
-    return num_actor_obs, num_critic_obs
 
 
 def _state(hidden_states: HiddenStates | None, name: str, x: torch.Tensor, memory: Memory) -> torch.Tensor | None:

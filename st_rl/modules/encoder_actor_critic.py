@@ -24,8 +24,8 @@ from typing import Any, NamedTuple, Optional
 import torch
 from torch import nn
 
-from st_rl.modules.actor_critic import ActorCritic, HiddenStates, Segments, default_segments
-from st_rl.modules.actor_critic_recurrent import ActorCriticRecurrent, _obs_sizes
+from st_rl.modules.actor_critic import ActorCritic, HiddenStates, Segments, incoming_layouts
+from st_rl.modules.actor_critic_recurrent import ActorCriticRecurrent
 from st_rl.modules.amp_discriminator import AmpMixin
 from st_rl.modules.conv2d import Conv2dHeadModel
 from st_rl.modules.mlp import MlpModel
@@ -168,15 +168,6 @@ class EncodedSegmentsStage(nn.Module):
         pass
 
 
-def incoming_layouts(args: tuple, kwargs: dict, actor_in: Segments | None, critic_in: Segments | None):
-    """``(actor obs layout, actor stage input layout, critic stage input layout)`` for a mixin's ``__init__``:
-    the incoming feature layouts, or the observation segments when no earlier stage set them."""
-    num_actor_obs, num_critic_obs = _obs_sizes(args, kwargs)
-    actor_obs = default_segments(num_actor_obs, kwargs.get("obs_segments"), "obs")
-    critic_obs = default_segments(num_critic_obs, kwargs.get("privileged_obs_segments"), "critic_obs", actor_obs)
-    return actor_obs, actor_in or actor_obs, critic_in or critic_obs
-
-
 class EncoderActorCriticMixin:
     """Feature stage encoding named segments of the actor (and optionally critic) observation.
 
@@ -213,7 +204,7 @@ class EncoderActorCriticMixin:
         critic_feature_segments: Segments | None = None,
         **kwargs,
     ) -> None:
-        _, actor_in, critic_in = incoming_layouts(args, kwargs, actor_feature_segments, critic_feature_segments)
+        _, _, actor_in, critic_in = incoming_layouts(args, kwargs, actor_feature_segments, critic_feature_segments)
         actor_specs = _actor_specs(
             actor_in, encoder_component_names, encoder_class_name, encoder_kwargs, encoder_output_size
         )

@@ -22,8 +22,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from st_rl.modules.actor_critic import ActorCritic, HiddenStates, Segments, default_segments
-from st_rl.modules.actor_critic_recurrent import RNN_TYPES, ActorCriticRecurrent, Memory, _obs_sizes, _state
+from st_rl.modules.actor_critic import ActorCritic, HiddenStates, Segments, incoming_layouts
+from st_rl.modules.actor_critic_recurrent import RNN_TYPES, ActorCriticRecurrent, Memory, _state
 from st_rl.modules.exported import ExportedPolicy, Stage
 from st_rl.modules.mlp import MlpModel
 from st_rl.modules.state_estimator import (
@@ -86,10 +86,7 @@ class PrivilegeEstimatorMixin:
         critic_feature_segments: Segments | None = None,
         **kwargs,
     ) -> None:
-        num_actor_obs, num_critic_obs = _obs_sizes(args, kwargs)
-        actor_obs = default_segments(num_actor_obs, kwargs.get("obs_segments"), "obs")
-        critic_obs = default_segments(num_critic_obs, kwargs.get("privileged_obs_segments"), "critic_obs", actor_obs)
-        actor_in = actor_feature_segments or actor_obs
+        actor_obs, critic_obs, actor_in, _ = incoming_layouts(args, kwargs, actor_feature_segments, None)
         prob = check_probability(privilege_replace_state_prob, "privilege_replace_state_prob")
         targets = check_targets(adaptor_target_components, actor_in, actor_obs, critic_obs, "adaptor_target_components")
         if adaptor_obs_components is None:

@@ -26,8 +26,8 @@ from typing import Any, Optional
 import torch
 from torch import nn
 
-from st_rl.modules.actor_critic import ActorCritic, HiddenStates, Segments, default_segments
-from st_rl.modules.actor_critic_recurrent import ActorCriticRecurrent, _obs_sizes
+from st_rl.modules.actor_critic import ActorCritic, HiddenStates, Segments, incoming_layouts
+from st_rl.modules.actor_critic_recurrent import ActorCriticRecurrent
 from st_rl.modules.exported import Stage
 from st_rl.modules.mlp import MlpModel
 from st_rl.modules.normalizer import Normalize
@@ -192,10 +192,7 @@ class EstimatorMixin:
         critic_feature_segments: Segments | None = None,
         **kwargs,
     ) -> None:
-        num_actor_obs, num_critic_obs = _obs_sizes(args, kwargs)
-        actor_obs = default_segments(num_actor_obs, kwargs.get("obs_segments"), "obs")
-        critic_obs = default_segments(num_critic_obs, kwargs.get("privileged_obs_segments"), "critic_obs", actor_obs)
-        actor_in = actor_feature_segments or actor_obs
+        actor_obs, critic_obs, actor_in, _ = incoming_layouts(args, kwargs, actor_feature_segments, None)
         replace_state_prob = check_probability(replace_state_prob, "replace_state_prob")
         targets = check_targets(
             estimator_target_components, actor_in, actor_obs, critic_obs, "estimator_target_components"

@@ -16,13 +16,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from st_rl.modules.actor_critic import ActorCritic, HiddenStates, Segments
+from st_rl.modules.actor_critic import ActorCritic, HiddenStates, Segments, incoming_layouts
 from st_rl.modules.actor_critic_recurrent import ActorCriticRecurrent
 from st_rl.modules.deterministic_policy import DeterministicPolicyMixin
 from st_rl.modules.encoder_actor_critic import (
     EncodedSegmentsStage,
     encode_pieces,
-    incoming_layouts,
     make_encoder_spec,
     replace_segments,
     segment_pieces,
@@ -56,7 +55,7 @@ class VisualActorCriticMixin:
         critic_feature_segments: Segments | None = None,
         **kwargs,
     ) -> None:
-        _, actor_in, critic_in = incoming_layouts(args, kwargs, actor_feature_segments, critic_feature_segments)
+        _, _, actor_in, critic_in = incoming_layouts(args, kwargs, actor_feature_segments, critic_feature_segments)
         name = visual_component_name
         if not isinstance(name, str) or name not in actor_in:
             raise ValueError(

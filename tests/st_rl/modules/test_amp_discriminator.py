@@ -7,8 +7,7 @@ import torch
 
 from st_rl.algorithms.ppo import PPO
 from st_rl.modules import ActorCritic, ActorCriticRecurrent
-from st_rl.modules.actor_critic import default_segments
-from st_rl.modules.actor_critic_recurrent import _obs_sizes
+from st_rl.modules.actor_critic import default_segments, obs_sizes
 from st_rl.modules.amp_discriminator import (
     AmpActorCritic,
     AmpActorCriticRecurrent,
@@ -296,7 +295,7 @@ class _DoubleObsMixin:
     """A test feature stage: ``x -> [x, 2 x]`` (layout ``orig``, ``doubled``)."""
 
     def __init__(self, *args, actor_feature_segments=None, critic_feature_segments=None, **kwargs):
-        num_actor_obs, _ = _obs_sizes(args, kwargs)
+        num_actor_obs, _ = obs_sizes(args, kwargs)
         actor_in = actor_feature_segments or default_segments(num_actor_obs, kwargs.get("obs_segments"), "obs")
         n = segments_num_obs(actor_in)
         super().__init__(
