@@ -43,7 +43,7 @@ from st_rl.modules.exported import ExportedPolicy, Stage
 from st_rl.modules.misaligned import MisalignedLoadReport, load_misaligned_from_run, load_misaligned_state_dict
 from st_rl.modules.mlp import MlpModel
 from st_rl.modules.normalizer import EmpiricalNormalization, Normalize
-from st_rl.utils.obs_segments import get_obs_slice, normalize_segments, segments_num_obs
+from st_rl.utils.obs_segments import get_subobs_columns, normalize_segments, segments_num_obs
 
 Segments = OrderedDict[str, tuple[int, ...]]
 HiddenStates = dict[str, torch.Tensor]
@@ -178,8 +178,7 @@ class ActorCritic(nn.Module):
         if not self.obs_normalization:
             return values
         mean, std = self.actor_obs_normalizer.mean, self.actor_obs_normalizer.std
-        columns = torch.arange(self.num_actor_obs, device=values.device)
-        cols = torch.cat([columns[get_obs_slice(self.actor_obs_segments, n)[0]] for n in names])
+        cols = get_subobs_columns(self.actor_obs_segments, names, values.device)
         return (values - mean[cols]) / (std[cols] + self.actor_obs_normalizer.eps)
 
     @torch.no_grad()

@@ -35,6 +35,7 @@ from st_rl.modules.utils import get_activation_Cls
 from st_rl.utils.obs_segments import (
     get_obs_slice,
     get_subobs_by_components,
+    get_subobs_columns,
     get_subobs_size,
     segments_num_obs,
     substitute_estimated_state,
@@ -94,12 +95,6 @@ def check_targets(
     return names
 
 
-def segment_columns(segments: Segments, names: Sequence[str], device: torch.device | None = None) -> torch.Tensor:
-    """Flat column indices ``(size of names,)`` of the segments ``names`` (in that order) of a ``segments`` layout."""
-    columns = torch.arange(segments_num_obs(segments), device=device)
-    return torch.cat([columns[get_obs_slice(segments, name)[0]] for name in names])
-
-
 def substitute_estimate(
     policy: ActorCritic, x: torch.Tensor, segments: Segments, names: Sequence[str], estimate: torch.Tensor, prob: float
 ) -> torch.Tensor:
@@ -153,10 +148,10 @@ def substitution_stage(
     normalize: nn.Module = nn.Identity()
     if policy.obs_normalization:
         norm = policy.actor_obs_normalizer
-        columns = segment_columns(policy.actor_obs_segments, targets, device)
+        columns = get_subobs_columns(policy.actor_obs_segments, targets, device)
         normalize = Normalize(norm.mean[columns], norm.std[columns], norm.eps)
     return ExportedSubstitution(
-        model, segment_columns(segments, inputs, device), segment_columns(segments, targets, device), normalize
+        model, get_subobs_columns(segments, inputs, device), get_subobs_columns(segments, targets, device), normalize
     )
 
 

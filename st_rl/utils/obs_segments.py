@@ -71,6 +71,15 @@ def get_subobs_by_components(obs: torch.Tensor, component_names: Sequence[str], 
     return torch.cat(parts, dim=-1)
 
 
+def get_subobs_columns(
+    segments: Segments, component_names: Sequence[str], device: torch.device | None = None
+) -> torch.Tensor:
+    """Flat column indices ``(get_subobs_size(segments, component_names),)`` of the named segments, in that order:
+    ``obs[..., columns]`` equals :func:`get_subobs_by_components`."""
+    columns = torch.arange(segments_num_obs(segments), device=device)
+    return torch.cat([columns[get_obs_slice(segments, name)[0]] for name in component_names])
+
+
 def substitute_estimated_state(
     obs: torch.Tensor, segments: Segments, estimated_components: Sequence[str], estimated: torch.Tensor
 ) -> torch.Tensor:

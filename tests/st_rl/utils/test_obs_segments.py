@@ -45,3 +45,17 @@ def test_substitute_estimated_state_returns_new_tensor():
     assert obs.abs().sum() == 0  # input untouched
     with pytest.raises(ValueError, match="need 5"):
         substitute_estimated_state(obs, SEGMENTS, ["dof_pos", "lin_vel"], estimate[:, :4])
+
+
+def test_subobs_columns_index_the_named_segments_in_order():
+    from collections import OrderedDict
+
+    import torch
+
+    from st_rl.utils.obs_segments import get_subobs_by_components, get_subobs_columns
+
+    segments = OrderedDict([("a", (2,)), ("b", (1, 2, 2)), ("c", (3,))])
+    obs = torch.arange(9.0).view(1, 9)
+    cols = get_subobs_columns(segments, ["c", "a"])
+    assert cols.tolist() == [6, 7, 8, 0, 1]
+    torch.testing.assert_close(obs[:, cols], get_subobs_by_components(obs, ["c", "a"], segments))
