@@ -105,4 +105,8 @@ class TorchVecEnv(VecEnv):
         """Mean episode sum of every reward term over the episodes that ended this step, as ``rew_<term>``."""
         if not bool(dones.any()):
             return {}
-        return {f"rew_{k}": self._t(v)[dones].mean() for k, v in s.metrics["episode_sums"].items()}
+        out = {f"rew_{k}": self._t(v)[dones].mean() for k, v in s.metrics["episode_sums"].items()}
+        task_logs = getattr(self.env, "episode_logs", None)  # e.g. the climb curriculum's levels and success
+        if task_logs is not None:
+            out.update(task_logs({k: self._t(v) for k, v in s.metrics.items() if k != "episode_sums"}, dones))
+        return out

@@ -40,7 +40,7 @@ class LeggedEnv:
         enable_compilation_cache()
         self.cfg, self.num_envs = cfg, num_envs
         self.robot = get_robot(cfg["robot"])
-        self.mj_model = mujoco.MjModel.from_xml_path(str(self.robot.XML_PATH))
+        self.mj_model = self.build_mj_model()
         self.mj_model.opt.timestep = cfg["sim_dt"]
         self.decimation = cfg["decimation"]
         self.dt = cfg["sim_dt"] * self.decimation
@@ -119,16 +119,17 @@ class LeggedEnv:
     # ---------------------------------------------------------------- public batched API
     def init(self, seed_offset: int = 0) -> State:
         """Returns the first batched State ``(num_envs, ...)``: every env freshly reset."""
-        rngs = jax.random.split(jax.random.fold_in(self._rng, seed_offset), self.num_envs)
-        return self.reset(rngs, self.dr_params)
+        key = jax.random.fold_in(self._rng, seed_offset)
+        rngs = jax.random.split(key, self.num_envs)
+        return self.reset(rngs, {**self.dr_params, **self.initial_carry(jax.random.fold_in(key, 1))})
 
     def step_batched(self, state: State, actions: jax.Array) -> State:
         """Steps every env by one policy step; ``actions`` (num_envs, num_actions)."""
         return self.step(self.model, state, actions)
 
     # ---------------------------------------------------------------- per-env functions (vmapped)
-    def _reset(self, rng: jax.Array, dr_params: dict) -> State:
-        qpos, qvel, info, k_obs = self._reset_parts(rng, dr_params)
+    def _reset(self, rng: jax.Array, carried: dict) -> State:
+        qpos, qvel, info, k_obs = self._reset_parts(rng, carried)
         data = self._template.replace(qpos=qpos, qvel=qvel)
         zeros = self.reward_sums_zero()
         obs, critic, amp = self._observe(qpos, qvel, info, jnp.zeros(len(self.foot_geoms)), k_obs)
@@ -136,11 +137,14 @@ class LeggedEnv:
         f = jnp.zeros(())
         return State(data, obs, critic, f, f > 0, f > 0, critic, info, metrics, amp, amp)
 
-    def _reset_parts(self, rng: jax.Array, dr_params: dict):
-        """Fresh qpos (nq,), qvel (nv,), info and a key for the first observation's noise, for one env."""
+    def _reset_parts(self, rng: jax.Array, carried: dict):
+        """Fresh qpos (nq,), qvel (nv,), info and a key for the first observation's noise, for one env.
+
+        ``carried``: what a new episode inherits from the last one (the randomised model parameters and
+        the task's :meth:`next_episode_carry`, e.g. a curriculum level)."""
         init = self.cfg["init_state"]
         k_yaw, k_q, k_v, k_ms, k_task, k_next, k_obs = jax.random.split(rng, 7)
-        yaw = jax.random.uniform(k_yaw, (), minval=-jnp.pi, maxval=jnp.pi)
+        yaw = jax.random.uniform(k_yaw, (), minval=init["yaw"][0], maxval=init["yaw"][1])
         quat = jnp.array([jnp.cos(yaw / 2), 0.0, 0.0, jnp.sin(yaw / 2)])
         joint_noise = jax.random.uniform(k_q, (self.num_actions,), minval=-1.0, maxval=1.0) * init["joint_pos_noise"]
         joint_pos = jnp.clip(self.default_joint_pos + joint_noise, self.joint_range[:, 0], self.joint_range[:, 1])
@@ -156,7 +160,7 @@ class LeggedEnv:
             "last_actions": jnp.zeros(self.num_actions),
             "last_dof_vel": jnp.zeros(self.num_actions),
             "episode_sums": self.reward_sums_zero(),
-            **dr_params,
+            **carried,
         }
         info.update(self.reset_task_info(k_task, info))
         return qpos, qvel, info, k_obs
@@ -193,11 +197,12 @@ class LeggedEnv:
         action = jnp.clip(action, -clip, clip)
         info = state.info
         target = self.default_joint_pos + action * self.action_scale
+        model = self.episode_model(model, info)
         data, tau, power = self._physics(model, state.data, target, info["motor_strength"])
         info = {**info, "step": info["step"] + 1}
         q = self.quantities(data, info, action, tau, power)
         terminated = self.terminated(q)
-        time_out = (info["step"] >= self.max_episode_length) & ~terminated
+        time_out = ((info["step"] >= self.max_episode_length) | self.truncated(q)) & ~terminated
         done = terminated | time_out
         terms = self.rewards({**q, "terminated": terminated})
         reward = self.rewards.total(terms, self.cfg["rewards"]["only_positive_rewards"])
@@ -209,7 +214,8 @@ class LeggedEnv:
         obs, critic, amp = self._observe(data.qpos, data.qvel, info, q["foot_contacts"], k_obs)
         metrics = self.step_metrics(q, sums, power)
         # Auto-reset: envs that are done restart now; their final critic obs is kept.
-        r_qpos, r_qvel, r_info, _ = self._reset_parts(k_reset, {k: info[k] for k in self.dr_params})
+        carried = {**{k: info[k] for k in self.dr_params}, **self.next_episode_carry(info, q, terminated, time_out)}
+        r_qpos, r_qvel, r_info, _ = self._reset_parts(k_reset, carried)
         r_obs, r_critic, r_amp = self._observe(r_qpos, r_qvel, r_info, jnp.zeros_like(q["foot_contacts"]), k_obs)
 
         def pick(reset_value, value):
@@ -259,7 +265,28 @@ class LeggedEnv:
             "power": power,
         }
 
-    # ---------------------------------------------------------------- task hooks
+    # ---------------------------------------------------------------- task hooks (optional ones have defaults)
+    def build_mj_model(self) -> mujoco.MjModel:
+        """The MuJoCo model (the robot's MJCF; a terrain adds its geoms)."""
+        return mujoco.MjModel.from_xml_path(str(self.robot.XML_PATH))
+
+    def initial_carry(self, rng: jax.Array) -> dict:
+        """Batched ``(num_envs, ...)`` entries the first episodes start with (see :meth:`next_episode_carry`)."""
+        return {}
+
+    def next_episode_carry(self, info: dict, q: dict, terminated: jax.Array, time_out: jax.Array) -> dict:
+        """Entries of ``info`` the next episode of this env inherits (e.g. a curriculum level moved by the
+        outcome of this one); used only when the episode ends. Keys must match :meth:`initial_carry`."""
+        return {}
+
+    def episode_model(self, model, info: dict):
+        """The physics model of this env's episode (e.g. its own obstacle positions); default unchanged."""
+        return model
+
+    def truncated(self, q: dict) -> jax.Array:
+        """``()`` bool: the episode ends without failure before its time limit (e.g. a goal reached)."""
+        return jnp.zeros((), dtype=bool)
+
     def quantity_shapes(self) -> dict[str, tuple[int, ...]]:
         """Shape of every observable quantity, by name."""
         raise NotImplementedError

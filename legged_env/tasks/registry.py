@@ -3,6 +3,8 @@
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from legged_env.tasks.climb import config as climb_config
+from legged_env.tasks.climb.task import ClimbTask
 from legged_env.tasks.walk import config as walk_config
 from legged_env.tasks.walk.task import WalkTask
 from st_rl.utils.config import ConfigError
@@ -23,6 +25,8 @@ TASKS: dict[str, TaskSpec] = {
     "walk": TaskSpec("walk", WalkTask, walk_config.default_config, walk_config.OPEN_KEYS, "walk.yaml"),
     # walk with an AMP observation group, trained by APPO against shipped reference motion
     "walk_amp": TaskSpec("walk_amp", WalkTask, walk_config.amp_default_config, walk_config.OPEN_KEYS, "walk_amp.yaml"),
+    # obstacle tracks with a height curriculum: climb up and jump down boxes
+    "climb": TaskSpec("climb", ClimbTask, climb_config.default_config, climb_config.OPEN_KEYS, "climb.yaml"),
 }
 
 

@@ -1,5 +1,7 @@
 """Default ``env`` section of the walk task. ``configs/walk.yaml`` overrides it key by key."""
 
+import math
+
 from legged_env.robots.go1 import constants as go1
 
 ACTOR_SEGMENTS = {
@@ -30,7 +32,13 @@ def default_config() -> dict:
         "decimation": 4,
         # kd 1.0: with 0.5 a robot dropped from 0.5 m bounces and tips over (plain MuJoCo does the same).
         "control": {"kp": 35.0, "kd": 1.0, "action_scale": 0.25, "clip_actions": 10.0},
-        "init_state": {"base_height": go1.SPAWN_HEIGHT, "joint_pos_noise": 0.1, "base_vel_noise": 0.2},
+        # yaw: initial heading range (rad), uniform
+        "init_state": {
+            "base_height": go1.SPAWN_HEIGHT,
+            "joint_pos_noise": 0.1,
+            "base_vel_noise": 0.2,
+            "yaw": [-math.pi, math.pi],
+        },
         "commands": {
             "resampling_time_s": 10.0,
             "lin_vel_x": [-1.0, 1.0],

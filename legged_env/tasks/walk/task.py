@@ -38,7 +38,6 @@ class WalkTask(LeggedEnv):
         half = (self.joint_range[:, 1] - self.joint_range[:, 0]) / 2 * cfg["rewards"]["soft_dof_pos_limit"]
         self.soft_joint_range = jnp.stack([mid - half, mid + half], axis=1)
         self.resample_steps = max(int(round(cfg["commands"]["resampling_time_s"] / self.dt)), 1)
-        self.ground = contacts.flat_ground
 
     def quantity_shapes(self) -> dict[str, tuple[int, ...]]:
         n = self.num_actions
@@ -97,18 +96,23 @@ class WalkTask(LeggedEnv):
             "foot_pos": self.kinematics.fk(qpos[self.qpos_idx], jnp).reshape(12),
         }
 
+    def ground_function(self, info: dict):
+        """``xy (..., 2) -> z (...)``: the ground this env's robot touches (flat here; terrains override)."""
+        return contacts.flat_ground
+
     def quantities(self, data, info: dict, action, tau, power) -> dict:
-        feet = contacts.sphere_clearance(data.geom_xpos[self.foot_geoms], self.foot_radius, self.ground)
+        ground = self.ground_function(info)
+        feet = contacts.sphere_clearance(data.geom_xpos[self.foot_geoms], self.foot_radius, ground)
         foot_contacts = feet < 0.005
         legs = contacts.capsule_clearance(
             data.geom_xpos[self.leg_geoms],
             data.geom_xmat[self.leg_geoms],
             self.leg_radius,
             self.leg_half_len,
-            self.ground,
+            ground,
         )
         trunk = contacts.box_clearance(
-            data.geom_xpos[self.trunk_geom], data.geom_xmat[self.trunk_geom], self.trunk_half_size, self.ground
+            data.geom_xpos[self.trunk_geom], data.geom_xmat[self.trunk_geom], self.trunk_half_size, ground
         )
         # legged_gym's air-time rule: a contact counts if seen in this or the last step (MJX contacts flicker).
         contact_filt = foot_contacts | info["last_contacts"]

@@ -1,0 +1,224 @@
+"""Climb: run along an obstacle track (legged_env/terrain/tracks.py), climbing up and jumping down boxes.
+
+Walk's robot, control, domain randomisation and proprioception, plus: a per-env track whose
+obstacle heights follow a per-env curriculum level, forward-velocity commands in the world frame,
+the ``engaging_block`` / ``height_scan`` / ``forward_depth`` segments, climb rewards and
+terminations (roll/pitch limits, trunk contact, leaving the track, time-out), and an episode that
+ends as a success (a truncation, not a failure) once the robot is past the last obstacle.
+"""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import mujoco
+import numpy as np
+
+from legged_env.core.math import quat_rotate
+from legged_env.tasks.climb.rewards import REWARDS
+from legged_env.tasks.walk.task import WalkTask
+from legged_env.terrain import curriculum, raycast, tracks
+from st_rl.env.engaging_block import ENGAGING_BLOCK_SIZE
+from st_rl.utils.config import ConfigError
+
+_INIT_LEVEL_MODES = ("low", "spread")
+
+
+class ClimbTask(WalkTask):
+    """Obstacle-track climbing. Quantities: walk's plus those in ``legged_env/tasks/climb/config.py``."""
+
+    reward_functions = REWARDS
+
+    def __init__(self, cfg: dict, num_envs: int, seed: int = 0, source: str = "<config>"):
+        self.track = tracks.TrackSpec(cfg["terrain"])
+        if cfg["terrain"]["init_level"] not in _INIT_LEVEL_MODES:
+            raise ConfigError(
+                f"env.terrain.init_level in {source} must be one of {', '.join(_INIT_LEVEL_MODES)}, "
+                f"got {cfg['terrain']['init_level']!r}"
+            )
+        hs = cfg["height_scan"]
+        self.scan_points = tracks.scan_points(hs["x_range"], hs["y_range"], hs["num_x"], hs["num_y"])
+        fd = cfg["forward_depth"]
+        self.depth_hw = tuple(int(v) for v in fd["resolution"])
+        if len(self.depth_hw) != 2 or min(self.depth_hw) < 1:
+            raise ConfigError(f"env.forward_depth.resolution in {source} must be [H, W] >= 1, got {fd['resolution']}")
+        self.depth_latency = int(fd["latency_steps"])
+        if self.depth_latency < 0:
+            raise ConfigError(f"env.forward_depth.latency_steps in {source} must be >= 0, got {self.depth_latency}")
+        self.depth_dirs = jnp.asarray(
+            raycast.camera_ray_dirs(*self.depth_hw, np.radians(fd["horizontal_fov_deg"]), np.radians(fd["vertical_fov_deg"]))
+        )
+        obs_cfg = cfg["observations"]
+        # The depth image is rendered only when an observation group uses it (it is the costly quantity).
+        self.uses_depth = any("forward_depth" in (obs_cfg.get(g) or {}) for g in ("actor", "critic", "amp"))
+        super().__init__(cfg, num_envs, seed, source)
+        ids = [mujoco.mj_name2id(self.mj_model, mujoco.mjtObj.mjOBJ_GEOM, f"{tracks.BOX_PREFIX}{k}") for k in range(self.track.num_boxes)]
+        self.box_geoms = jnp.array(ids)
+        self.trunk_corners = jnp.array(
+            [[sx, sy, sz] for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)], dtype=jnp.float32
+        ) * self.trunk_half_size
+
+    # ------------------------------------------------------------------ model and track
+    def build_mj_model(self) -> mujoco.MjModel:
+        xml = self.robot.XML_PATH.read_text()
+        if "</worldbody>" not in xml:
+            raise ConfigError(f"{self.robot.XML_PATH} has no </worldbody> to add the track to")
+        xml = xml.replace("</worldbody>", self.track.mjcf_geoms() + "\n</worldbody>", 1)
+        return mujoco.MjModel.from_xml_string(xml)
+
+    def episode_model(self, model, info: dict):
+        return model.replace(geom_pos=model.geom_pos.at[self.box_geoms].set(self.track.geom_pos(info["track"])))
+
+    def terrain_boxes(self, info: dict) -> jax.Array:
+        """``(K + 2, 6)`` boxes of this env's terrain: obstacles and walls."""
+        return self.track.boxes(info["track"])
+
+    def ground_function(self, info: dict):
+        # What the robot stands on and collides with: without physical obstacles (virtual), the floor and walls.
+        boxes = self.track.walls if self.track.virtual else self.terrain_boxes(info)
+        return functools.partial(tracks.terrain_height, boxes)
+
+    # ------------------------------------------------------------------ episodes and curriculum
+    def initial_carry(self, rng: jax.Array) -> dict:
+        t = self.cfg["terrain"]
+        levels = curriculum.initial_levels(rng, self.num_envs, self.track.num_levels, t["init_level"], t["init_max_level"])
+        return {"level": levels}
+
+    def next_episode_carry(self, info: dict, q: dict, terminated: jax.Array, time_out: jax.Array) -> dict:
+        if not self.cfg["terrain"]["curriculum"]:
+            return {"level": info["level"]}
+        success = q["goal_reached"] & ~terminated
+        rng = jax.random.fold_in(info["rng"], 1)
+        return {"level": curriculum.next_level(info["level"], success, rng, self.track.num_levels)}
+
+    def _sample_commands(self, rng: jax.Array) -> jax.Array:
+        lo, hi = self.cfg["commands"]["lin_vel_x"]
+        return jnp.array([jax.random.uniform(rng, (), minval=lo, maxval=hi), 0.0, 0.0])
+
+    def reset_task_info(self, rng: jax.Array, info: dict) -> dict:
+        k_walk, k_track = jax.random.split(rng)
+        out = super().reset_task_info(k_walk, info)
+        out["track"] = self.track.sample(k_track, info["level"])
+        out["max_x"] = jnp.zeros(())
+        if self.uses_depth and self.depth_latency > 0:
+            blank = jnp.full((self.depth_latency, *self.depth_hw), float(self.cfg["forward_depth"]["max_range"]))
+            out["depth_buffer"] = blank
+        return out
+
+    # ------------------------------------------------------------------ quantities
+    def quantity_shapes(self) -> dict[str, tuple[int, ...]]:
+        hs = self.cfg["height_scan"]
+        return {
+            **super().quantity_shapes(),
+            "engaging_block": (ENGAGING_BLOCK_SIZE,),
+            "height_scan": (1, hs["num_x"], hs["num_y"]),
+            "forward_depth": (1, *self.depth_hw),
+            "curriculum_level": (1,),
+            "obstacle_height": (1,),
+        }
+
+    def render_depth(self, qpos: jax.Array, info: dict) -> jax.Array:
+        """``(H, W)`` z-depth image of the head camera at this pose, without latency."""
+        fd = self.cfg["forward_depth"]
+        cam_pos, cam_rot = raycast.camera_pose(qpos[:3], qpos[3:7], jnp.array(fd["position"]), fd["pitch"])
+        return raycast.depth_image(self.terrain_boxes(info), cam_pos, cam_rot, self.depth_dirs, fd["max_range"])
+
+    def obs_quantities(self, qpos, qvel, info: dict, foot_contacts) -> dict:
+        q = super().obs_quantities(qpos, qvel, info, foot_contacts)
+        heading = quat_rotate(qpos[3:7], jnp.array([1.0, 0.0, 0.0]))
+        yaw = jnp.arctan2(heading[1], heading[0])
+        boxes = self.terrain_boxes(info)
+        q["engaging_block"] = self.track.engaging_block(info["track"], qpos[0])
+        q["height_scan"] = tracks.height_scan(boxes, self.scan_points, qpos[:3], yaw, self.cfg["height_scan"]["clip"])
+        if self.uses_depth:
+            image = info["depth_buffer"][0] if self.depth_latency > 0 else self.render_depth(qpos, info)
+            q["forward_depth"] = image[None]
+        q["curriculum_level"] = info["level"].astype(jnp.float32)[None]
+        q["obstacle_height"] = self.track.level_height(info["level"])[None]
+        return q
+
+    def body_points(self, data) -> jax.Array:
+        """``(36, 3)`` points sampling the robot's volume for the penetration penalty: trunk corners, the lowest
+        points of both ends of every thigh and calf capsule, and of the feet."""
+        trunk = data.geom_xpos[self.trunk_geom] + self.trunk_corners @ data.geom_xmat[self.trunk_geom].T
+        axis = data.geom_xmat[self.leg_geoms][:, :, 2] * self.leg_half_len[:, None]
+        legs = data.geom_xpos[self.leg_geoms]
+        drop = jnp.array([0.0, 0.0, 1.0])
+        ends = jnp.concatenate([legs + axis, legs - axis]) - jnp.tile(self.leg_radius, 2)[:, None] * drop
+        feet = data.geom_xpos[self.foot_geoms] - self.foot_radius[:, None] * drop
+        return jnp.concatenate([trunk, ends, feet])
+
+    def quantities(self, data, info: dict, action, tau, power) -> dict:
+        q = super().quantities(data, info, action, tau, power)
+        track = info["track"]
+        base = data.qpos[:3]
+        # Penetration: depth of body points below the top of the obstacle they are over (the soft-dynamics
+        # penalty; with hard obstacles it only sees the contact model's millimetres).
+        points = self.body_points(data)
+        top = tracks.terrain_height(self.terrain_boxes(info)[: self.track.num_boxes], points[:, :2])
+        depth = jnp.where(top > 0, jnp.clip(top - points[:, 2], 0.0), 0.0)
+        max_x = jnp.maximum(info["max_x"], base[0])
+        g = q["projected_gravity"]
+        q.update(
+            world_lin_vel=data.qvel[:3],
+            torque_limits=self.torque_limits,
+            penetration=jnp.sum(depth),
+            roll=jnp.abs(jnp.arctan2(g[1], -g[2])),
+            pitch=jnp.abs(jnp.arcsin(jnp.clip(g[0], -1.0, 1.0))),
+            off_track=jnp.abs(base[1]) > self.track.width / 2,
+            max_x=max_x,
+            goal_reached=base[0] > self.track.goal_x(track),
+            obstacles_cleared=self.track.cleared(track, max_x).astype(jnp.float32),
+            collision_count=jnp.sum(q["leg_contacts"][:4]) + q["trunk_contact"],
+        )
+        if self.uses_depth and self.depth_latency > 0:
+            q["rendered_depth"] = self.render_depth(data.qpos, info)
+        return q
+
+    def terminated(self, q: dict) -> jax.Array:
+        t = self.cfg["terminations"]
+        hit = jnp.zeros((), dtype=bool)
+        for g in t["contact_geoms"]:
+            hit = hit | q[f"{g}_contact"]
+        tilted = (q["roll"] > t["max_roll"]) | (q["pitch"] > t["max_pitch"])
+        return hit | tilted | (q["off_track"] & t["off_track"])
+
+    def truncated(self, q: dict) -> jax.Array:
+        return q["goal_reached"]
+
+    def update_task_info(self, info: dict, q: dict) -> dict:
+        info = {**super().update_task_info(info, q), "max_x": q["max_x"]}
+        if "rendered_depth" in q:
+            info["depth_buffer"] = jnp.concatenate([info["depth_buffer"][1:], q["rendered_depth"][None]])
+        return info
+
+    # ------------------------------------------------------------------ metrics
+    def _reset_metrics(self, sums: dict) -> dict:
+        f = jnp.zeros(())
+        return {
+            **super()._reset_metrics(sums),
+            "level": f,
+            "obstacle_height": f,
+            "obstacles_cleared": f,
+            "goal_reached": f > 0,
+            "progress": f,
+        }
+
+    def step_metrics(self, q: dict, sums: dict, power: jax.Array) -> dict:
+        return {
+            **super().step_metrics(q, sums, power),
+            "level": q["curriculum_level"][0],
+            "obstacle_height": q["obstacle_height"][0],
+            "obstacles_cleared": q["obstacles_cleared"],
+            "goal_reached": q["goal_reached"],
+            "progress": q["max_x"],
+        }
+
+    def episode_logs(self, metrics: dict, dones) -> dict:
+        """Curriculum logs (torch, per step with finished episodes): mean level over all envs and the
+        success rate of the episodes that ended at each level (``success_level_<k>``)."""
+        logs = {"curriculum_level": metrics["level"].float().mean()}
+        levels, success = metrics["level"][dones].long(), metrics["goal_reached"][dones].float()
+        for k in levels.unique().tolist():
+            logs[f"success_level_{k:02d}"] = success[levels == k].mean()
+        return logs

@@ -1,0 +1,1 @@
+"""Terrain geometry: obstacle tracks and depth images by ray casting."""
