@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 
@@ -211,6 +212,54 @@ def find_checkpoint(args: argparse.Namespace, experiment: str) -> str:
 def checkpoint_path(log_root: str, experiment: str, load_run: str | int | None, checkpoint: int) -> str:
     """``<log_root>/<experiment>/<load_run>/model_<checkpoint>.pt``; None or -1 pick the latest."""
     return get_load_path(os.path.join(log_root, experiment), -1 if load_run is None else load_run, checkpoint)
+
+
+def init_from_checkpoint(run_dir: str, checkpoint: int) -> str:
+    """The checkpoint ``--init_from run_dir`` loads (``model_<checkpoint>.pt``, -1 the latest); CheckpointError
+    naming the directory when it is not a run directory."""
+    if not os.path.isfile(os.path.join(run_dir, "config.json")):
+        raise CheckpointError(f"--init_from {run_dir}: not a run directory (no config.json)")
+    return get_load_path(
+        os.path.dirname(os.path.abspath(run_dir)), os.path.basename(os.path.abspath(run_dir)), checkpoint
+    )
+
+
+def is_frozen_policy(policy_cfg: dict) -> bool:
+    """True for policies built from other runs rather than trained (the mutex family): play.py and export.py
+    build them from the config file instead of loading a checkpoint."""
+    from st_rl.modules import POLICY_CLASSES
+    from st_rl.modules.actor_critic_mutex import ActorCriticMutex
+
+    cls = POLICY_CLASSES.get(policy_cfg.get("class_name"))
+    return cls is not None and issubclass(cls, ActorCriticMutex)
+
+
+def resolve_run_dir(path: str) -> str:
+    """A run directory as given, or the latest run of an experiment directory (e.g. ``logs/walk``)."""
+    if os.path.isdir(path) and not os.path.isfile(os.path.join(path, "config.json")):
+        return os.path.dirname(get_load_path(path, -1, -1))
+    return path
+
+
+def build_frozen_policy(cfg: dict, task, source: str, device: str):
+    """A mutex policy from ``cfg["policy"]`` for the JAX ``task``'s observations; its ``sub_policy_paths`` may
+    name experiment directories (their latest run). Returns ``(policy, policy_cfg with resolved paths)``."""
+    from st_rl.modules import build_policy
+
+    policy_cfg = dict(cfg["policy"])
+    paths = policy_cfg.get("sub_policy_paths")
+    if isinstance(paths, (list, tuple)):
+        policy_cfg["sub_policy_paths"] = [resolve_run_dir(str(p)) for p in paths]
+    policy = build_policy(
+        policy_cfg,
+        task.actor_obs.size,
+        task.critic_obs.size,
+        task.num_actions,
+        OrderedDict(task.actor_obs.segments),
+        OrderedDict(task.critic_obs.segments),
+        source=f"policy in {source}",
+    )
+    return policy.to(device).eval(), policy_cfg
 
 
 def read_run_config(run_dir: str) -> dict:

@@ -7,6 +7,9 @@ Metrics (``play_metrics.json``):
 - ``mean_episode_return`` (sum of the scaled rewards), ``mean_episode_length_s``.
 - ``fall_rate``: fraction of episodes that ended by termination rather than time-out.
 - ``cost_of_transport``: mechanical energy sum(|tau * qdot|) dt over m g times distance travelled.
+- a task's own episode summary: a task naming ``episode_end_metrics`` (metric keys read at each
+  episode's last step) gets them passed to its ``summarize_episodes`` (climb: success per obstacle
+  height, obstacles cleared).
 """
 
 from collections.abc import Callable
@@ -25,7 +28,7 @@ def evaluate(
     mass: float,
     settle_s: float = 1.0,
     record_env: int | None = None,
-) -> tuple[dict, list[np.ndarray]]:
+) -> tuple[dict, list[np.ndarray], object]:
     """Runs ``env.num_envs`` episodes (one per env) with ``policy`` (obs -> actions).
 
     Args:
@@ -36,11 +39,16 @@ def evaluate(
         record_env: index of an env whose ``qpos`` is recorded every step of its episode (for video).
 
     Returns:
-        ``(metrics, frames)``; ``frames`` is the list of recorded ``qpos`` arrays (empty if not recording).
+        ``(metrics, frames, render_model)``: ``frames`` is the list of recorded ``qpos`` arrays (empty if not
+        recording), ``render_model`` the MuJoCo model of the recorded env's episode (its own terrain).
     """
     n, dt = env.num_envs, float(env.env.dt)
     settle_steps = int(round(settle_s / dt))
     obs, _ = env.reset()
+    task = env.env
+    render_model = task.mj_model_of(env.state, record_env) if record_env is not None else None
+    end_keys = tuple(getattr(task, "episode_end_metrics", ()))
+    at_end = {k: torch.zeros(n) for k in end_keys}
     finished = torch.zeros(n, dtype=torch.bool)
     fell = torch.zeros(n, dtype=torch.bool)
     returns, lengths = torch.zeros(n), torch.zeros(n)
@@ -66,6 +74,9 @@ def evaluate(
         distance += torch.linalg.norm(m["lin_vel"][:, :2], dim=1) * dt * active
         returns += rewards * active
         lengths += active.float()
+        for k in end_keys:
+            ending = dones & active
+            at_end[k][ending] = m[k][ending].float()
         fell |= dones & active & ~time_outs
         finished |= dones
         since_change += 1
@@ -85,7 +96,9 @@ def evaluate(
         "cost_of_transport": float(energy.sum() / (mass * G * distance.sum().clamp_min(1e-6))),
         "tracking_samples": err_count,
     }
-    return metrics, frames
+    if end_keys:
+        metrics.update(task.summarize_episodes(at_end, fell))
+    return metrics, frames, render_model
 
 
 def render_video(mj_model, frames: list[np.ndarray], path: str, fps: float, width: int = 640, height: int = 480):

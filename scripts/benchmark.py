@@ -63,12 +63,45 @@ def main(args) -> int:
     cli.attach_reference_motion(runner, env, cfg, source)
     ppo = time_ppo_iterations(runner, args.ppo_iterations)
     result["ppo_iteration"] = {"num_envs": args.ppo_envs, **{k: round(v, 3) for k, v in ppo.items()}}
+    if hasattr(env.env, "render_depth"):  # a task with a forward depth camera (climb)
+        result["forward_depth"] = depth_cost(spec, cfg, env, sizes[0], args, source)
     if nprocs:
         one = {"env_steps_per_s": round(time_env_steps(env, args.steps, args.repeats)), **ppo}
         del env, runner
         result["nproc"] = {str(n): nproc_result(n, one, args) for n in nprocs}
     print(json.dumps(result, indent=2))
     return 0
+
+
+def depth_cost(spec, cfg: dict, env, num_envs: int, args, source: str) -> dict:
+    """Cost of the forward depth image: env-steps/s at ``num_envs`` with the ``forward_depth`` segment in the
+    actor observation against without (same run), and the analytic ray cast against ``mjx.ray``."""
+    from legged_env.benchmark import time_depth_methods, time_env_steps
+
+    fd = cfg["env"]["forward_depth"]
+    height, width = fd["resolution"]
+    obs = cfg["env"]["observations"]
+    with_depth = {**obs, "actor": {**obs["actor"], "forward_depth": {"scale": 1.0}}}
+    depth_env = cli.make_env(
+        spec, {**cfg["env"], "num_envs": num_envs, "observations": with_depth}, 0, args.device, source
+    )
+    plain_env = (
+        env
+        if env.num_envs == num_envs
+        else cli.make_env(spec, {**cfg["env"], "num_envs": num_envs}, 0, args.device, source)
+    )
+    with_rate = time_env_steps(depth_env, args.steps, args.repeats)
+    without_rate = time_env_steps(plain_env, args.steps, args.repeats)
+    num_boxes = int(cfg["env"]["terrain"]["num_obstacles"]) + 2  # obstacles + side walls
+    methods = time_depth_methods(num_envs, height, width, num_boxes, repeats=args.repeats, max_range=fd["max_range"])
+    return {
+        "resolution": [height, width],
+        "num_envs": num_envs,
+        "env_steps_per_s_with_depth": round(with_rate),
+        "env_steps_per_s_without_depth": round(without_rate),
+        "depth_us_per_env_step": round(1e6 / with_rate - 1e6 / without_rate, 2),
+        "ray_cast_methods": methods,
+    }
 
 
 def nproc_result(n: int, one: dict, args) -> dict:

@@ -3,6 +3,10 @@
 Runs one episode per env (``--num_episodes`` envs) with the policy mean, on the run's own env config
 (``config.json``) without observation noise and pushes (``--perturbed`` keeps them), plus any
 ``--set env.*`` overrides; prints and writes ``play_metrics.json`` in the run.
+
+A policy built from other runs (the mutex family, e.g. ``--task=climb --config configs/climb_mutex.yaml``)
+is not trained: it is built from the config file, runs on that config's env, and its metrics (and
+video) go to a new directory ``<log_root>/<experiment>/<date>_mutex`` with its ``config.json``.
 """
 
 import json
@@ -17,39 +21,62 @@ NOMINAL_CONDITIONS = ["env.noise.enabled=false", "env.domain_rand.push_vel_xy=0.
 
 def main(args) -> int:
     spec, cfg, source = cli.load_config(args)
-    path = cli.find_checkpoint(args, cfg["runner"]["experiment_name"])
-    run_dir = os.path.dirname(path)
-    run_cfg = cli.read_run_config(run_dir)
+    frozen = cli.is_frozen_policy(cfg["policy"])
     conditions = [] if args.perturbed else NOMINAL_CONDITIONS
-    env_overrides = [f"env.num_envs={args.num_episodes}", *conditions] + [
+    env_overrides = [f"env.num_envs={args.num_episodes}", *conditions, *spec.play_overrides] + [
         o for o in args.overrides if o.startswith("env.")
     ]
-    env_cfg = cli.resolve_env_overrides(spec, run_cfg["env"], env_overrides)
+    if frozen:  # built from the config: its env section is the env
+        path = None
+        run_dir = cli.new_run_dir(args.log_root, cfg["runner"]["experiment_name"], "mutex")
+        env_cfg = cli.resolve_env_overrides(spec, cfg["env"], env_overrides)
+    else:
+        path = cli.find_checkpoint(args, cfg["runner"]["experiment_name"])
+        run_dir = os.path.dirname(path)
+        env_cfg = cli.resolve_env_overrides(spec, cli.read_run_config(run_dir)["env"], env_overrides)
     seed = args.seed if args.seed is not None else 0
 
     import torch
 
     from legged_env.evaluation import evaluate, render_video
+    from legged_env.torch_vec_env import TorchVecEnv
     from st_rl.utils.checkpoint import load_policy_from_run
+    from st_rl.utils.io import atomic_write_json
 
-    env = cli.make_env(spec, env_cfg, seed, args.device, source)
-    policy = load_policy_from_run(run_dir, cli.checkpoint_iteration(path), args.device)
-    cli.check_policy_fits(policy, env, path)
+    task = spec.env_class(env_cfg, env_cfg["num_envs"], seed=seed, source=source)  # compiled below, in TorchVecEnv
+    if frozen:  # sub-policies load before the env compiles, so a bad path fails fast
+        policy, policy_cfg = cli.build_frozen_policy(cfg, task, source, args.device)
+        os.makedirs(run_dir, exist_ok=True)
+        atomic_write_json(os.path.join(run_dir, "config.json"), {**cfg, "env": env_cfg, "policy": policy_cfg})
+    else:
+        policy = load_policy_from_run(run_dir, cli.checkpoint_iteration(path), args.device)
+    env = TorchVecEnv(task, device=args.device)
+    cli.check_policy_fits(policy, env, path or source)
+    selections = []
 
     def act(obs):
         with torch.inference_mode():  # also keeps a recurrent policy's state out of any autograd graph
-            return policy.act_inference(obs)
+            actions = policy.act_inference(obs)
+        if frozen:
+            selections.append(policy.last_selection.clone())
+        return actions
 
-    metrics, frames = evaluate(env, act, env.env.total_mass, record_env=0 if args.video else None)
-    metrics.update(checkpoint=os.path.abspath(path), seed=seed, env_overrides=env_overrides[1:])
+    metrics, frames, render_model = evaluate(env, act, env.env.total_mass, record_env=0 if args.video else None)
+    if frozen:
+        chosen = torch.stack(selections)
+        chosen = chosen[chosen >= 0]
+        counts = torch.bincount(chosen, minlength=len(policy.sub_policies)).float()
+        metrics["sub_policy_step_fraction"] = [float(c) for c in counts / counts.sum().clamp_min(1.0)]
+    name = os.path.basename(path)[:-3] if path else "mutex"
+    metrics.update(checkpoint=os.path.abspath(path) if path else None, seed=seed, env_overrides=env_overrides[1:])
     out = os.path.join(run_dir, "play_metrics.json")
     with open(out, "w") as f:
         json.dump(metrics, f, indent=2)
     print(json.dumps(metrics, indent=2))
     if args.video:
-        video = os.path.join(run_dir, "videos", f"play_{os.path.basename(path)[:-3]}.mp4")
+        video = os.path.join(run_dir, "videos", f"play_{name}.mp4")
         os.makedirs(os.path.dirname(video), exist_ok=True)
-        render_video(env.env.mj_model, frames, video, fps=1.0 / env.env.dt)
+        render_video(render_model, frames, video, fps=1.0 / env.env.dt)
         print(f"video: {video}")
     print(f"metrics: {out}")
     return 0

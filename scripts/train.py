@@ -1,5 +1,9 @@
 """Train a policy: python scripts/train.py --task=walk [--num_envs N] [--max_iterations N] [--resume ...].
 
+``--init_from <run_dir>`` starts a new run from another run's weights even when its observation segments
+differ (e.g. climb from walk, or hard obstacles from a soft-obstacle run): tensors are matched by segment
+name (st_rl.modules.misaligned) and what was remapped or left at its initial value is printed.
+
 Several processes (one per CPU core or GPU): ``--nproc N|auto``, or ``torchrun --nproc_per_node N scripts/train.py``.
 """
 
@@ -11,10 +15,16 @@ from st_rl.utils import distributed
 distributed.prepare_worker_environment()  # under torchrun: XLA flags before legged_env imports jax
 
 from legged_env import cli  # noqa: E402
+from st_rl.utils.config import ConfigError  # noqa: E402
 
 
 def main(args) -> int:
     spec, cfg, source = cli.load_config(args)
+    if cli.is_frozen_policy(cfg["policy"]):
+        raise ConfigError(
+            f"policy.class_name {cfg['policy']['class_name']} in {source} is not trained (it runs sub-policies from "
+            "other runs): use scripts/play.py or scripts/export.py with this config"
+        )
     if args.nproc is not None and not distributed.launched_by_torchrun():
         nproc = distributed.resolve_nproc(args.nproc, args.device)
         cli.per_rank_env_cfg(cfg["env"], nproc)  # the total must split evenly: say so before launching
@@ -32,6 +42,10 @@ def train(args, spec, cfg: dict, source: str, dist: distributed.DistributedConte
     resume_path = None
     if runner_cfg["resume"]:  # --resume, or runner.resume in the config
         resume_path = cli.checkpoint_path(args.log_root, experiment, runner_cfg["load_run"], runner_cfg["checkpoint"])
+        if args.init_from:
+            raise ConfigError("--init_from starts a new run from another run's weights; it cannot go with --resume")
+    if args.init_from:
+        cli.init_from_checkpoint(args.init_from, args.checkpoint)  # a missing run fails before the env is built
     cli.resolve_motion_files(cfg["algorithm"].get("motion_files") or [], source)  # fail before building the env
     log_dir = cli.new_run_dir(args.log_root, experiment, runner_cfg["run_name"])
     rank, world_size = (dist.rank, dist.world_size) if dist is not None else (0, 1)
@@ -49,6 +63,10 @@ def train(args, spec, cfg: dict, source: str, dist: distributed.DistributedConte
         runner.load(resume_path)  # every rank; learn() then broadcasts rank 0's weights
         if is_main:
             print(f"resumed from {resume_path} at iteration {runner.current_learning_iteration}")
+    if args.init_from:
+        report = runner.alg.policy.load_misaligned_from_run(args.init_from, args.checkpoint)
+        if is_main:
+            print(f"initialised from {cli.init_from_checkpoint(args.init_from, args.checkpoint)}\n{report.summary()}")
     envs = f"{cfg['env']['num_envs']} envs" + (f" ({world_size} x {env.num_envs})" if world_size > 1 else "")
     if is_main:
         print(
@@ -66,6 +84,13 @@ if __name__ == "__main__":
     parser.add_argument("--max_iterations", type=int, default=None, help="learning iterations to run")
     parser.add_argument("--run_name", default=None, help="suffix of the run directory name")
     parser.add_argument("--resume", action="store_true", help="continue from --load_run/--checkpoint")
+    parser.add_argument(
+        "--init_from",
+        default=None,
+        metavar="RUN_DIR",
+        help="start from the weights of another run directory (its --checkpoint, default the latest), matching "
+        "observation segments by name (e.g. a walk run for climb)",
+    )
     parser.add_argument(
         "--nproc",
         default=None,

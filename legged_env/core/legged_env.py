@@ -283,6 +283,10 @@ class LeggedEnv:
         """The physics model of this env's episode (e.g. its own obstacle positions); default unchanged."""
         return model
 
+    def mj_model_of(self, state: State, index: int) -> mujoco.MjModel:
+        """A MuJoCo model of env ``index`` in batched ``state`` (for rendering); default the shared one."""
+        return self.mj_model
+
     def truncated(self, q: dict) -> jax.Array:
         """``()`` bool: the episode ends without failure before its time limit (e.g. a goal reached)."""
         return jnp.zeros((), dtype=bool)

@@ -19,6 +19,8 @@ class TaskSpec:
     default_config: Callable[[], dict]
     open_keys: frozenset
     config_file: str
+    # play.py's evaluation conditions for this task (--set items applied before the user's)
+    play_overrides: tuple = ()
 
 
 TASKS: dict[str, TaskSpec] = {
@@ -26,7 +28,15 @@ TASKS: dict[str, TaskSpec] = {
     # walk with an AMP observation group, trained by APPO against shipped reference motion
     "walk_amp": TaskSpec("walk_amp", WalkTask, walk_config.amp_default_config, walk_config.OPEN_KEYS, "walk_amp.yaml"),
     # obstacle tracks with a height curriculum: climb up and jump down boxes
-    "climb": TaskSpec("climb", ClimbTask, climb_config.default_config, climb_config.OPEN_KEYS, "climb.yaml"),
+    "climb": TaskSpec(
+        "climb",
+        ClimbTask,
+        climb_config.default_config,
+        climb_config.OPEN_KEYS,
+        "climb.yaml",
+        # every obstacle height equally often, levels fixed: one episode per env measures each bucket
+        play_overrides=("env.terrain.init_level=spread", "env.terrain.curriculum=false"),
+    ),
 }
 
 

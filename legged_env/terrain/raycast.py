@@ -42,12 +42,13 @@ def ray_aabb_distance(boxes: jnp.ndarray, origins: jnp.ndarray, dirs: jnp.ndarra
 def camera_ray_dirs(height: int, width: int, horizontal_fov: float, vertical_fov: float) -> np.ndarray:
     """Unit pinhole ray directions (height, width, 3) in the camera frame; row 0 top, column 0 left.
 
-    Pixel centres span [-tan(fov / 2), tan(fov / 2)] on the image plane x = 1, so the corner pixels look
-    along the fov edges [rad]. ``dirs[..., 0]`` is the cos factor: z-depth = distance * dirs[..., 0].
+    As MuJoCo's and OpenCV's cameras: the image *edges* lie at +-tan(fov / 2) on the image plane x = 1 and
+    the rays go through the pixel centres, half a pixel inside. ``dirs[..., 0]`` is the cos factor:
+    z-depth = distance * dirs[..., 0].
     """
 
     def spread(n: int, fov: float) -> np.ndarray:
-        return np.tan(fov / 2) * (np.linspace(1.0, -1.0, n) if n > 1 else np.zeros(1))
+        return np.tan(fov / 2) * (1.0 - (2.0 * np.arange(n) + 1.0) / n)
 
     y, z = np.meshgrid(spread(width, horizontal_fov), spread(height, vertical_fov))
     dirs = np.stack([np.ones_like(y), y, z], axis=-1)

@@ -7,6 +7,7 @@ terminations (roll/pitch limits, trunk contact, leaving the track, time-out), an
 ends as a success (a truncation, not a failure) once the robot is past the last obstacle.
 """
 
+import copy
 import functools
 
 import jax
@@ -46,17 +47,23 @@ class ClimbTask(WalkTask):
         if self.depth_latency < 0:
             raise ConfigError(f"env.forward_depth.latency_steps in {source} must be >= 0, got {self.depth_latency}")
         self.depth_dirs = jnp.asarray(
-            raycast.camera_ray_dirs(*self.depth_hw, np.radians(fd["horizontal_fov_deg"]), np.radians(fd["vertical_fov_deg"]))
+            raycast.camera_ray_dirs(
+                *self.depth_hw, np.radians(fd["horizontal_fov_deg"]), np.radians(fd["vertical_fov_deg"])
+            )
         )
         obs_cfg = cfg["observations"]
         # The depth image is rendered only when an observation group uses it (it is the costly quantity).
         self.uses_depth = any("forward_depth" in (obs_cfg.get(g) or {}) for g in ("actor", "critic", "amp"))
         super().__init__(cfg, num_envs, seed, source)
-        ids = [mujoco.mj_name2id(self.mj_model, mujoco.mjtObj.mjOBJ_GEOM, f"{tracks.BOX_PREFIX}{k}") for k in range(self.track.num_boxes)]
+        ids = [
+            mujoco.mj_name2id(self.mj_model, mujoco.mjtObj.mjOBJ_GEOM, f"{tracks.BOX_PREFIX}{k}")
+            for k in range(self.track.num_boxes)
+        ]
         self.box_geoms = jnp.array(ids)
-        self.trunk_corners = jnp.array(
-            [[sx, sy, sz] for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)], dtype=jnp.float32
-        ) * self.trunk_half_size
+        self.trunk_corners = (
+            jnp.array([[sx, sy, sz] for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)], dtype=jnp.float32)
+            * self.trunk_half_size
+        )
 
     # ------------------------------------------------------------------ model and track
     def build_mj_model(self) -> mujoco.MjModel:
@@ -65,6 +72,12 @@ class ClimbTask(WalkTask):
             raise ConfigError(f"{self.robot.XML_PATH} has no </worldbody> to add the track to")
         xml = xml.replace("</worldbody>", self.track.mjcf_geoms() + "\n</worldbody>", 1)
         return mujoco.MjModel.from_xml_string(xml)
+
+    def mj_model_of(self, state, index: int) -> mujoco.MjModel:
+        model = copy.copy(self.mj_model)
+        track = jax.tree.map(lambda x: x[index], state.info["track"])
+        model.geom_pos[np.asarray(self.box_geoms)] = np.asarray(self.track.geom_pos(track))
+        return model
 
     def episode_model(self, model, info: dict):
         return model.replace(geom_pos=model.geom_pos.at[self.box_geoms].set(self.track.geom_pos(info["track"])))
@@ -81,7 +94,9 @@ class ClimbTask(WalkTask):
     # ------------------------------------------------------------------ episodes and curriculum
     def initial_carry(self, rng: jax.Array) -> dict:
         t = self.cfg["terrain"]
-        levels = curriculum.initial_levels(rng, self.num_envs, self.track.num_levels, t["init_level"], t["init_max_level"])
+        levels = curriculum.initial_levels(
+            rng, self.num_envs, self.track.num_levels, t["init_level"], t["init_max_level"]
+        )
         return {"level": levels}
 
     def next_episode_carry(self, info: dict, q: dict, terminated: jax.Array, time_out: jax.Array) -> dict:
@@ -193,6 +208,30 @@ class ClimbTask(WalkTask):
         return info
 
     # ------------------------------------------------------------------ metrics
+    episode_end_metrics = ("level", "obstacle_height", "obstacles_cleared", "goal_reached")
+
+    def summarize_episodes(self, at_end: dict, fell) -> dict:
+        """play.py's climb metrics from each episode's last step: success rate (track finished), obstacles
+        cleared and falls, overall and per obstacle-height bucket (one bucket per curriculum level)."""
+        success, cleared, fell = at_end["goal_reached"], at_end["obstacles_cleared"], fell.float()
+        by_height = {}
+        for level in sorted(set(at_end["level"].long().tolist())):
+            sel = at_end["level"].long() == level
+            height = float(self.track.level_height(level))
+            by_height[f"{height:.3f}"] = {
+                "level": level,
+                "episodes": int(sel.sum()),
+                "success_rate": float(success[sel].mean()),
+                "obstacles_cleared": float(cleared[sel].mean()),
+                "fall_rate": float(fell[sel].mean()),
+            }
+        return {
+            "success_rate": float(success.mean()),
+            "obstacles_cleared_per_episode": float(cleared.mean()),
+            "obstacles_per_track": 2 * self.track.num_boxes,
+            "by_obstacle_height": by_height,
+        }
+
     def _reset_metrics(self, sums: dict) -> dict:
         f = jnp.zeros(())
         return {

@@ -181,9 +181,9 @@ def test_camera_ray_dirs_geometry(height, width):
     centre = dirs[(height - 1) // 2 : height // 2 + 1, (width - 1) // 2 : width // 2 + 1].sum(axis=(0, 1))
     np.testing.assert_allclose(centre / np.linalg.norm(centre), [1.0, 0.0, 0.0], atol=1e-7)
     if height * width > 1:
-        top_left = dirs[0, 0]  # row 0 is the top (+z), column 0 the left (+y)
-        np.testing.assert_allclose(math.atan2(top_left[1], top_left[0]), HFOV / 2, atol=1e-6)
-        np.testing.assert_allclose(math.atan2(top_left[2], top_left[0]), VFOV / 2, atol=1e-6)
+        top_left = dirs[0, 0]  # row 0 is the top (+z), column 0 the left (+y); centres half a pixel inside the fov
+        np.testing.assert_allclose(top_left[1] / top_left[0], math.tan(HFOV / 2) * (1 - 1 / width), atol=1e-6)
+        np.testing.assert_allclose(top_left[2] / top_left[0], math.tan(VFOV / 2) * (1 - 1 / height), atol=1e-6)
         assert np.all(np.diff(dirs[..., 1] / dirs[..., 0], axis=1) < 0)  # y falls to the right
         assert np.all(np.diff(dirs[..., 2] / dirs[..., 0], axis=0) < 0)  # z falls downwards
 

@@ -1,0 +1,127 @@
+"""scripts/ on the climb task: soft-obstacle training, --init_from (soft -> hard and walk -> climb), play's
+per-height metrics, and the climb mutex played and exported from configs/climb_mutex.yaml."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.scripts.conftest import REPO, run_dirs, run_script
+
+pytestmark = pytest.mark.timeout(900)
+
+TINY = ["--num_envs", "8", "--max_iterations", "1", "--set", "runner.num_steps_per_env=8"]
+
+
+@pytest.fixture(scope="module")
+def climb_root(trained_root, tmp_path_factory) -> Path:
+    """A log root with the walk run, a soft-obstacle climb run and a hard one initialised from it."""
+    import shutil
+
+    root = tmp_path_factory.mktemp("climb") / "logs"
+    shutil.copytree(trained_root, root)
+    soft = run_script(
+        "train", "--task=climb", *TINY, "--run_name", "soft", "--set", "env.terrain.virtual_obstacles=true",
+        log_root=root, timeout=600,
+    )  # fmt: skip
+    assert soft.returncode == 0, soft.stderr[-3000:]
+    (soft_run,) = run_dirs(root, "climb")
+    hard = run_script(
+        "train", "--task=climb", *TINY, "--run_name", "hard", "--init_from", str(soft_run), log_root=root, timeout=600
+    )
+    assert hard.returncode == 0, hard.stderr[-3000:]
+    # Same segments, same policy: every tensor loads as it is.
+    assert "misaligned load (complete)" in hard.stdout
+    assert "0 remapped, 0 unmatched" in hard.stdout
+    return root
+
+
+def test_soft_and_hard_runs_record_their_obstacle_mode(climb_root):
+    soft, hard = run_dirs(climb_root, "climb")
+    assert json.loads((soft / "config.json").read_text())["env"]["terrain"]["virtual_obstacles"] is True
+    assert json.loads((hard / "config.json").read_text())["env"]["terrain"]["virtual_obstacles"] is False
+    assert (hard / "model_1.pt").is_file()
+
+
+def test_init_from_a_walk_run_remaps_the_shared_segments(climb_root, tmp_path):
+    (walk_run,) = run_dirs(climb_root, "walk")
+    proc = run_script("train", "--task=climb", *TINY, "--init_from", str(walk_run), log_root=tmp_path / "logs")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    # walk's proprioceptive statistics are copied by name; the climb-only segments start fresh
+    line = next(x for x in proc.stdout.splitlines() if "remapped actor_obs_normalizer._mean" in x)
+    assert "copied base_lin_vel" in line and "new engaging_block, height_scan" in line
+
+
+def test_init_from_errors_are_one_line(tmp_path):
+    proc = run_script("train", "--task=climb", *TINY, "--init_from", str(tmp_path), log_root=tmp_path / "logs")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().startswith("error: --init_from") and len(proc.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "logs").exists()  # failed before building anything
+
+
+def test_play_reports_success_per_obstacle_height(climb_root):
+    proc = run_script(
+        "play", "--task=climb", "--load_run", "-1", "--num_episodes", "10", "--set", "env.episode_length_s=2.0",
+        log_root=climb_root, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = json.loads((run_dirs(climb_root, "climb")[-1] / "play_metrics.json").read_text())
+    assert metrics["env_overrides"][2:4] == ["env.terrain.init_level=spread", "env.terrain.curriculum=false"]
+    buckets = metrics["by_obstacle_height"]
+    # spread levels: 10 episodes over 10 levels, one per height from 0.05 to 0.45 m
+    assert [b["level"] for b in buckets.values()] == list(range(10))
+    assert float(min(buckets)) == pytest.approx(0.05) and float(max(buckets)) == pytest.approx(0.45)
+    assert all(b["episodes"] == 1 for b in buckets.values())
+    assert metrics["obstacles_per_track"] == 4
+    assert 0.0 <= metrics["success_rate"] <= 1.0 and 0.0 <= metrics["obstacles_cleared_per_episode"] <= 4.0
+    rates = [b["fall_rate"] for b in buckets.values()]
+    assert metrics["fall_rate"] == pytest.approx(sum(rates) / len(rates))
+
+
+def _mutex_config(tmp_path: Path, paths: list[str]) -> Path:
+    cfg = yaml.safe_load((REPO / "configs" / "climb_mutex.yaml").read_text())
+    cfg["policy"]["sub_policy_paths"] = paths
+    path = tmp_path / "mutex.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def test_mutex_plays_and_exports_as_one_module(climb_root, tmp_path):
+    (walk_run,) = run_dirs(climb_root, "walk")
+    config = _mutex_config(tmp_path, [str(walk_run), str(climb_root / "climb"), str(climb_root / "climb")])
+    proc = run_script(
+        "play", "--task=climb", "--config", str(config), "--num_episodes", "10", "--set", "env.episode_length_s=2.0",
+        log_root=tmp_path / "logs", timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (out,) = run_dirs(tmp_path / "logs", "climb_mutex")
+    metrics = json.loads((out / "play_metrics.json").read_text())
+    assert len(metrics["by_obstacle_height"]) == 10 and metrics["checkpoint"] is None
+    fractions = metrics["sub_policy_step_fraction"]
+    assert len(fractions) == 3 and sum(fractions) == pytest.approx(1.0)
+    # the experiment directory stood for its latest run, recorded resolved
+    recorded = json.loads((out / "config.json").read_text())["policy"]["sub_policy_paths"]
+    assert recorded[1] == str(run_dirs(climb_root, "climb")[-1])
+    proc = run_script("export", "--task=climb", "--config", str(config), log_root=tmp_path / "logs")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert re.search(r"max abs diff vs eager act_inference: 0\b", proc.stdout)
+    exported = [p for p in (tmp_path / "logs" / "climb_mutex").rglob("policy.pt")]
+    assert len(exported) == 1
+    meta = json.loads((exported[0].parent / "policy.json").read_text())
+    assert [s["name"] for s in meta["obs_segments"]][-2:] == ["engaging_block", "height_scan"]
+
+
+def test_mutex_with_a_missing_run_is_a_one_line_error(tmp_path):
+    config = _mutex_config(tmp_path, [str(tmp_path / "nope"), str(tmp_path / "nope"), str(tmp_path / "nope")])
+    proc = run_script("play", "--task=climb", "--config", str(config), "--num_episodes", "2", log_root=tmp_path)
+    assert proc.returncode == 2
+    assert "sub-policy 0" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_training_a_mutex_is_refused(tmp_path):
+    config = _mutex_config(tmp_path, ["a", "b", "c"])
+    proc = run_script("train", "--task=climb", "--config", str(config), *TINY, log_root=tmp_path / "logs")
+    assert proc.returncode == 2
+    assert "not trained" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
