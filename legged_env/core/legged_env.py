@@ -121,7 +121,10 @@ class LeggedEnv:
         """Returns the first batched State ``(num_envs, ...)``: every env freshly reset."""
         key = jax.random.fold_in(self._rng, seed_offset)
         rngs = jax.random.split(key, self.num_envs)
-        return self.reset(rngs, {**self.dr_params, **self.initial_carry(jax.random.fold_in(key, 1))})
+        state = self.reset(rngs, {**self.dr_params, **self.initial_carry(jax.random.fold_in(key, 1))})
+        # Committed to the device like step's outputs: otherwise the first step's inputs differ from the second's
+        # (uncommitted vs committed arrays) and the batched step is traced and compiled twice.
+        return jax.device_put(state, jax.devices()[0])
 
     def step_batched(self, state: State, actions: jax.Array) -> State:
         """Steps every env by one policy step; ``actions`` (num_envs, num_actions)."""

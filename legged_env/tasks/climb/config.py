@@ -21,7 +21,7 @@ ACTOR_SEGMENTS = {
     "engaging_block": {"scale": 1.0, "noise": 0.0},
     "height_scan": {"scale": 2.0, "noise": 0.02},
 }
-PRIVILEGED_SEGMENTS = dict(walk_config.PRIVILEGED_SEGMENTS)
+PRIVILEGED_SEGMENTS = {**walk_config.PRIVILEGED_SEGMENTS, "obstacle_height": {"scale": 1.0}}
 
 
 def default_config() -> dict:

@@ -116,7 +116,8 @@ class ClimbTask(WalkTask):
         out["track"] = self.track.sample(k_track, info["level"])
         out["max_x"] = jnp.zeros(())
         if self.uses_depth and self.depth_latency > 0:
-            blank = jnp.full((self.depth_latency, *self.depth_hw), float(self.cfg["forward_depth"]["max_range"]))
+            # the last latency + 1 images, oldest first; the observation reads the oldest (latency steps old)
+            blank = jnp.full((self.depth_latency + 1, *self.depth_hw), float(self.cfg["forward_depth"]["max_range"]))
             out["depth_buffer"] = blank
         return out
 

@@ -295,12 +295,11 @@ def outcome_state(hard_env, hard_start):
     }
     steps = np.asarray(hard_start.info["step"]).copy()
     steps[[0, 2]] = hard_env.max_episode_length - 1
-    before = place(hard_env, hard_start, poses, info={"step": jnp.asarray(steps)})
-    return before, step(hard_env, before)
+    return step(hard_env, place(hard_env, hard_start, poses, info={"step": jnp.asarray(steps)}))
 
 
-def test_levels_follow_episode_outcomes(hard_env, outcome_state):
-    before, after = outcome_state
+def test_levels_follow_episode_outcomes(outcome_state):
+    after = outcome_state
     np.testing.assert_array_equal(np.asarray(after.done), [1, 1, 1, 1, 1, 0, 1, 1])
     np.testing.assert_array_equal(np.asarray(after.time_out), [1, 0, 1, 1, 0, 0, 0, 1])
     np.testing.assert_array_equal(np.asarray(after.metrics["level"]), np.arange(8))  # the episode that ended
@@ -313,7 +312,7 @@ def test_levels_follow_episode_outcomes(hard_env, outcome_state):
 
 
 def test_goal_reached_is_a_truncation_with_every_obstacle_cleared(outcome_state):
-    _, after = outcome_state
+    after = outcome_state
     m = after.metrics
     np.testing.assert_array_equal(np.asarray(m["goal_reached"]), [0, 0, 0, 1, 1, 0, 0, 1])
     np.testing.assert_array_equal(np.asarray(m["obstacles_cleared"]), [0, 0, 0, 4, 4, 0, 0, 4])
@@ -451,11 +450,6 @@ def test_forward_depth_frames_differ_while_the_robot_moves(latency_record):
     assert min(np.abs(rendered[t + 1] - rendered[t]).max() for t in range(5)) > 0.05
 
 
-@pytest.mark.xfail(
-    reason="forward_depth with latency_steps=k is observed k-1 steps late: ClimbTask.update_task_info pushes the "
-    "step's frame into depth_buffer before the observation reads depth_buffer[0]",
-    strict=True,
-)
 def test_forward_depth_latency_is_two_steps(latency_record):
     observed, rendered = latency_record
     np.testing.assert_array_equal(observed[0], 2.0)
@@ -526,14 +520,6 @@ def test_engaging_block_segment_in_the_observation(hard_env, engaging_state):
     assert expected[1, 0] < 0 and expected[6, 0] < 0  # on / just past an edge: negative distance
 
 
-# ---------------------------------------------------------------------------------------------- 7. cleared and goal
-def test_obstacles_cleared_metric_follows_progress(engaging_state):
-    m = engaging_state.metrics
-    np.testing.assert_array_equal(np.asarray(m["obstacles_cleared"]), [0, 0, 1, 4, 2, 3, 1, 0])
-    assert not np.any(np.asarray(m["goal_reached"]))  # 5.9 < goal_x 6.0
-    np.testing.assert_allclose(np.asarray(m["progress"]), np.asarray(engaging_state.data.qpos)[:, 0], atol=1e-3)
-
-
 # ---------------------------------------------------------------------------------------------- 6. hard vs soft
 def run_into_the_box(env, state, steps: int = 40):
     """Robots 0 and 1 carried at 0.8 m/s towards box 1 (face at x = 1.0, top 0.3) from x = 0.55 with their feet in
@@ -594,20 +580,31 @@ def test_soft_box_top_lets_a_robot_sink_to_the_floor(soft_run):
     assert np.all(zs.min(axis=0) < 0.36) and np.all(zs[-1] < 0.4)  # standing on the floor: 0.31
 
 
+# ---------------------------------------------------------------------------------------------- 7. cleared and goal
+def test_obstacles_cleared_metric_follows_progress(engaging_state):
+    m = engaging_state.metrics
+    np.testing.assert_array_equal(np.asarray(m["obstacles_cleared"]), [0, 0, 1, 4, 2, 3, 1, 0])
+    assert ENGAGING_POSES[3][0] < GOAL_X and not np.any(np.asarray(m["goal_reached"]))
+    np.testing.assert_allclose(np.asarray(m["progress"]), np.asarray(engaging_state.data.qpos)[:, 0], atol=1e-3)
+
+
 # ---------------------------------------------------------------------------------------------- 8. stability
 def test_random_actions_stay_finite_at_mixed_levels(hard_env):
     state = hard_env.init(seed_offset=1)
-    assert len(np.unique(np.asarray(state.info["level"]))) == 8
+    start_level = np.asarray(state.info["level"])
+    np.testing.assert_array_equal(start_level, np.arange(8))
     rng = np.random.default_rng(0)
-    finite = jnp.ones((), dtype=bool)
+    finite, resets = jnp.ones((), dtype=bool), jnp.zeros((), jnp.int32)
     for _ in range(200):
         state = step(hard_env, state, rng.uniform(-1.0, 1.0, (8, hard_env.num_actions)))
         finite &= jnp.all(jnp.isfinite(state.obs)) & jnp.all(jnp.isfinite(state.critic_obs))
         finite &= jnp.all(jnp.isfinite(state.reward)) & jnp.all(jnp.isfinite(state.final_critic_obs))
+        resets += jnp.sum(state.done)
     assert bool(finite)
     assert np.all(np.isfinite(np.asarray(state.data.qpos))) and np.all(np.isfinite(np.asarray(state.data.qvel)))
+    # flailing robots fall: episodes ended (none at a goal), so levels only went down
     level = np.asarray(state.info["level"])
-    assert np.all((level >= 0) & (level <= 9))
+    assert int(resets) > 0 and np.all((level >= 0) & (level <= start_level)) and level.sum() < start_level.sum()
     nominal = 0.05 + 0.4 * level / 9
     assert np.all(np.abs(np.asarray(state.info["track"]["box_h"]) - nominal[:, None]) <= 0.02 + 1e-6)
 
