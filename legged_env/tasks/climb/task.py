@@ -154,7 +154,7 @@ class ClimbTask(WalkTask):
         return q
 
     def body_points(self, data) -> jax.Array:
-        """``(36, 3)`` points sampling the robot's volume for the penetration penalty: trunk corners, the lowest
+        """``(28, 3)`` points sampling the robot's volume for the penetration penalty: trunk corners, the lowest
         points of both ends of every thigh and calf capsule, and of the feet."""
         trunk = data.geom_xpos[self.trunk_geom] + self.trunk_corners @ data.geom_xmat[self.trunk_geom].T
         axis = data.geom_xmat[self.leg_geoms][:, :, 2] * self.leg_half_len[:, None]
