@@ -40,6 +40,8 @@ def default_config() -> dict:
                 "track_width": 1.6,
                 "wall_height": 0.6,
                 "wall_thickness": 0.05,
+                # feet collide with the side walls (False: walls only seen by the scan/camera; 1.55x env-steps/s)
+                "walls_collide": True,
                 "height": [0.05, 0.45],  # obstacle height at level 0 and at the top level (m)
                 "height_noise": 0.02,  # +- per box (m)
                 "num_levels": 10,

@@ -230,6 +230,20 @@ def test_trackspec_boxes_are_obstacles_then_walls():
     assert float(spec.goal_x(track)) == pytest.approx(6.0)
 
 
+@pytest.mark.parametrize(("virtual", "walls_collide"), [(False, True), (True, True), (False, False)])
+def test_collision_flags_follow_the_terrain_config(virtual, walls_collide):
+    cfg = get_task("climb").default_config()["terrain"]
+    cfg.update(virtual_obstacles=virtual, walls_collide=walls_collide)
+    spec = tracks.TrackSpec(cfg)
+    m = mujoco.MjModel.from_xml_string(f"<mujoco><worldbody>{spec.mjcf_geoms()}</worldbody></mujoco>")
+
+    def affinity(name):
+        return int(m.geom_conaffinity[mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_GEOM, name)])
+
+    assert [affinity(f"{tracks.BOX_PREFIX}{k}") for k in range(2)] == [0 if virtual else 1] * 2
+    assert [affinity(n) for n in tracks.WALL_NAMES] == [1 if walls_collide else 0] * 2
+
+
 def test_model_geoms_match_trackspec(hard_env):
     m, spec = hard_env.mj_model, hard_env.track
     boxes = np.asarray(hard_env.box_geoms)
