@@ -74,8 +74,8 @@ def evaluate(
         distance += torch.linalg.norm(m["lin_vel"][:, :2], dim=1) * dt * active
         returns += rewards * active
         lengths += active.float()
+        ending = dones & active
         for k in end_keys:
-            ending = dones & active
             at_end[k][ending] = m[k][ending].float()
         fell |= dones & active & ~time_outs
         finished |= dones

@@ -18,9 +18,20 @@ def flat_ground(xy: jnp.ndarray) -> jnp.ndarray:
     return jnp.zeros(xy.shape[:-1])
 
 
+def box_corners(pos: jnp.ndarray, mat: jnp.ndarray, half_size: jnp.ndarray) -> jnp.ndarray:
+    """``(8, 3)`` corners of a box at ``pos`` (3,) with rotation ``mat`` (3, 3) and half sizes (3,)."""
+    return pos + (_BOX_CORNERS * half_size) @ mat.T
+
+
+def capsule_ends(pos: jnp.ndarray, mat: jnp.ndarray, half_len: jnp.ndarray) -> jnp.ndarray:
+    """``(K, 2, 3)`` end points of the axes (local z) of capsules at ``pos`` (K, 3), ``mat`` (K, 3, 3)."""
+    axis = mat[:, :, 2] * half_len[:, None]  # (K, 3)
+    return jnp.stack([pos + axis, pos - axis], axis=1)
+
+
 def box_clearance(pos: jnp.ndarray, mat: jnp.ndarray, half_size: jnp.ndarray, ground: Callable) -> jnp.ndarray:
     """Lowest corner height above the ground of a box at ``pos`` (3,) with rotation ``mat`` (3, 3)."""
-    corners = pos + (_BOX_CORNERS * half_size) @ mat.T  # (8, 3)
+    corners = box_corners(pos, mat, half_size)
     return jnp.min(corners[:, 2] - ground(corners[:, :2]))
 
 
@@ -31,8 +42,7 @@ def capsule_clearance(
 
     A capsule's axis is its local z; its lowest point is an end point minus the radius.
     """
-    axis = mat[:, :, 2] * half_len[:, None]  # (K, 3)
-    ends = jnp.stack([pos + axis, pos - axis], axis=1)  # (K, 2, 3)
+    ends = capsule_ends(pos, mat, half_len)
     return jnp.min(ends[..., 2] - ground(ends[..., :2]), axis=1) - radius
 
 

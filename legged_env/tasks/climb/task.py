@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import mujoco
 import numpy as np
 
+from legged_env.core import contacts
 from legged_env.core.math import quat_rotate
 from legged_env.tasks.climb.rewards import REWARDS
 from legged_env.tasks.walk.task import WalkTask
@@ -60,10 +61,6 @@ class ClimbTask(WalkTask):
             for k in range(self.track.num_boxes)
         ]
         self.box_geoms = jnp.array(ids)
-        self.trunk_corners = (
-            jnp.array([[sx, sy, sz] for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)], dtype=jnp.float32)
-            * self.trunk_half_size
-        )
 
     # ------------------------------------------------------------------ model and track
     def build_mj_model(self) -> mujoco.MjModel:
@@ -156,12 +153,11 @@ class ClimbTask(WalkTask):
     def body_points(self, data) -> jax.Array:
         """``(28, 3)`` points sampling the robot's volume for the penetration penalty: trunk corners, the lowest
         points of both ends of every thigh and calf capsule, and of the feet."""
-        trunk = data.geom_xpos[self.trunk_geom] + self.trunk_corners @ data.geom_xmat[self.trunk_geom].T
-        axis = data.geom_xmat[self.leg_geoms][:, :, 2] * self.leg_half_len[:, None]
-        legs = data.geom_xpos[self.leg_geoms]
-        drop = jnp.array([0.0, 0.0, 1.0])
-        ends = jnp.concatenate([legs + axis, legs - axis]) - jnp.tile(self.leg_radius, 2)[:, None] * drop
-        feet = data.geom_xpos[self.foot_geoms] - self.foot_radius[:, None] * drop
+        g, drop = data.geom_xpos, jnp.array([0.0, 0.0, 1.0])
+        trunk = contacts.box_corners(g[self.trunk_geom], data.geom_xmat[self.trunk_geom], self.trunk_half_size)
+        ends = contacts.capsule_ends(g[self.leg_geoms], data.geom_xmat[self.leg_geoms], self.leg_half_len)
+        ends = (ends - self.leg_radius[:, None, None] * drop).reshape(-1, 3)
+        feet = g[self.foot_geoms] - self.foot_radius[:, None] * drop
         return jnp.concatenate([trunk, ends, feet])
 
     def quantities(self, data, info: dict, action, tau, power) -> dict:
