@@ -163,11 +163,15 @@ class PPO:
         """Sample actions ``(N, A)`` for ``obs`` ``(N, O)``; record values/log-probs for the transition.
 
         This is the one place where normaliser statistics are updated (once per collected step). A recurrent
-        policy's states are recorded before it steps, so the update can replay each trajectory from its start.
+        policy's states are recorded before it steps, so the update can replay each trajectory from its start; the
+        policy's substitution masks are drawn here and stored, so every update pass sees the inputs acted on.
         """
         self.policy.update_normalization(obs, critic_obs)
         self.transition.hidden_states = self.policy.get_hidden_states()
-        self.transition.actions = self.policy.act(obs).detach()
+        masks = self.policy.draw_substitution_masks(obs.shape[0], obs.device)
+        self.transition.substitution_masks = masks
+        with self.policy.using_substitution_masks(masks):
+            self.transition.actions = self.policy.act(obs).detach()
         self.transition.values = self.policy.evaluate(critic_obs).detach()
         self.transition.actions_log_prob = self.policy.get_actions_log_prob(self.transition.actions).detach()
         self.transition.action_mean = self.policy.action_mean.detach()
@@ -205,7 +209,8 @@ class PPO:
     # --- learning ----------------------------------------------------------------------------------------------------
     def compute_losses(self, batch: Batch) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         """Evaluate the policy on a mini-batch; returns ``(losses, metrics)``, losses keyed like ``loss_coefs``."""
-        self.policy.update_distribution(batch.observations, batch.masks, batch.hidden_states)
+        with self.policy.using_substitution_masks(batch.substitution_masks):  # the rollout's choices
+            self.policy.update_distribution(batch.observations, batch.masks, batch.hidden_states)
         actions_log_prob = self.policy.get_actions_log_prob(batch.actions)
         values = self.policy.evaluate(batch.critic_observations, batch.masks, batch.hidden_states)
         advantages = batch.advantages.squeeze(-1)

@@ -32,7 +32,8 @@ from __future__ import annotations
 
 import copy
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import NamedTuple
 
 import torch
@@ -47,6 +48,7 @@ from st_rl.utils.obs_segments import get_subobs_columns, normalize_segments, seg
 
 Segments = OrderedDict[str, tuple[int, ...]]
 HiddenStates = dict[str, torch.Tensor]
+SubstitutionMasks = dict[str, torch.Tensor]
 
 
 def default_segments(
@@ -146,11 +148,14 @@ class ActorCritic(nn.Module):
             self.actor_obs_normalizer = nn.Identity()
             self.critic_obs_normalizer = nn.Identity()
         self.distribution: Normal | None = None
+        # Per-sample choices of the stochastic stages for the pass in progress (see draw_substitution_masks).
+        self.substitution_masks: SubstitutionMasks | None = None
 
     def __getstate__(self) -> dict:
         """Copies and pickles leave out the transient action distribution (it holds non-leaf tensors)."""
         state = self.__dict__.copy()
         state["distribution"] = None
+        state["substitution_masks"] = None
         return state
 
     # --- recurrent state (none here; recurrent mixins extend these) ------------------------------------------------
@@ -160,6 +165,27 @@ class ActorCritic(nn.Module):
     def get_hidden_states(self) -> HiddenStates:
         """Current recurrent states by name, each ``(S, N, H)`` (``S`` = layers, x2 for LSTM); ``{}`` if none."""
         return {}
+
+    # --- per-step random choices (stages that substitute an estimate with a probability extend these) ---------------
+    def draw_substitution_masks(self, num_envs: int, device: torch.device | str) -> SubstitutionMasks:
+        """Draw this collected step's per-env choices of every stage that substitutes an estimate with a probability
+        in ``(0, 1)``: ``stage name -> (N, 1)`` bool, True where the stage substitutes; ``{}`` when no stage draws.
+
+        The algorithm draws them once per collected step, stores them with the transition and hands the same masks
+        back (:meth:`using_substitution_masks`) on every pass over that step, so PPO's ratio compares the actions
+        under the inputs the rollout actually used. Without masks a training-mode pass draws its own.
+        """
+        return {}
+
+    @contextmanager
+    def using_substitution_masks(self, masks: SubstitutionMasks | None) -> Iterator[None]:
+        """Within the block, stages read their substitution choices from ``masks`` (each ``(N, 1)``, or padded
+        ``(T, num_traj, 1)`` in batch mode, laid out like the observation the pass receives)."""
+        previous, self.substitution_masks = self.substitution_masks, masks
+        try:
+            yield
+        finally:
+            self.substitution_masks = previous
 
     # --- normalisation -------------------------------------------------------------------------------------------
     def _normalize_actor(self, obs: torch.Tensor) -> torch.Tensor:

@@ -30,6 +30,7 @@ from st_rl.modules.state_estimator import (
     check_components,
     check_probability,
     check_targets,
+    draw_mask,
     resolve_options,
     substitute_estimate,
     substitution_stage,
@@ -162,8 +163,16 @@ class PrivilegeEstimatorMixin:
             self.adaptor_target_components,
             estimate,
             self.privilege_replace_state_prob,
+            "adaptor",
         )
         return super().actor_features(obs, masks, hidden_states)
+
+    def draw_substitution_masks(self, num_envs: int, device: torch.device | str) -> dict[str, torch.Tensor]:
+        masks = super().draw_substitution_masks(num_envs, device)
+        mask = draw_mask(num_envs, self.privilege_replace_state_prob, device)
+        if mask is not None:
+            masks["adaptor"] = mask
+        return masks
 
     def estimate_privilege(
         self, obs: torch.Tensor, masks: torch.Tensor | None = None, hidden_states: HiddenStates | None = None

@@ -96,12 +96,20 @@ def check_targets(
 
 
 def substitute_estimate(
-    policy: ActorCritic, x: torch.Tensor, segments: Segments, names: Sequence[str], estimate: torch.Tensor, prob: float
+    policy: ActorCritic,
+    x: torch.Tensor,
+    segments: Segments,
+    names: Sequence[str],
+    estimate: torch.Tensor,
+    prob: float,
+    stage: str,
 ) -> torch.Tensor:
     """``x`` ``(..., F)`` (normalised, laid out as ``segments``) with the segments ``names`` replaced by the raw
     ``estimate`` ``(..., size of names)``, detached and normalised with the actor normaliser.
 
-    In training mode each sample (every leading index) is replaced with probability ``prob``; in eval mode always.
+    In training mode each sample (every leading index) is replaced with probability ``prob``: where
+    ``policy.substitution_masks[stage]`` (``(..., 1)`` bool, drawn once per collected step, see
+    :meth:`ActorCritic.draw_substitution_masks`) says so, else by a fresh draw. In eval mode always.
     """
     if policy.training and prob <= 0.0:
         return x
@@ -109,8 +117,21 @@ def substitute_estimate(
     replaced = substitute_estimated_state(x, segments, names, normalised)
     if not policy.training or prob >= 1.0:
         return replaced
-    use = torch.rand(x.shape[:-1] + (1,), device=x.device) < prob
+    use = (policy.substitution_masks or {}).get(stage)
+    if use is None:
+        use = torch.rand(x.shape[:-1] + (1,), device=x.device) < prob
+    elif use.shape != x.shape[:-1] + (1,):
+        raise ValueError(
+            f"substitution mask '{stage}' has shape {tuple(use.shape)}, expected {tuple(x.shape[:-1]) + (1,)}"
+        )
     return torch.where(use, replaced, x)
+
+
+def draw_mask(num_envs: int, prob: float, device: torch.device | str) -> torch.Tensor | None:
+    """``(num_envs, 1)`` bool, True with probability ``prob``; None when ``prob`` is 0 or 1 (nothing to draw)."""
+    if prob <= 0.0 or prob >= 1.0:
+        return None
+    return torch.rand(num_envs, 1, device=device) < prob
 
 
 class ExportedSubstitution(nn.Module):
@@ -250,9 +271,22 @@ class EstimatorMixin:
         estimate = self.estimator(inputs)
         self.state_estimate = estimate if masks is None else unpad_trajectories(estimate, masks)
         obs = substitute_estimate(
-            self, obs, self.estimator_in_segments, self.estimator_target_components, estimate, self.replace_state_prob
+            self,
+            obs,
+            self.estimator_in_segments,
+            self.estimator_target_components,
+            estimate,
+            self.replace_state_prob,
+            "estimator",
         )
         return super().actor_features(obs, masks, hidden_states)
+
+    def draw_substitution_masks(self, num_envs: int, device: torch.device | str) -> dict[str, torch.Tensor]:
+        masks = super().draw_substitution_masks(num_envs, device)
+        mask = None if self.use_actor_rnn else draw_mask(num_envs, self.replace_state_prob, device)
+        if mask is not None:
+            masks["estimator"] = mask
+        return masks
 
     def estimate_state(
         self, obs: torch.Tensor, masks: torch.Tensor | None = None, hidden_states: HiddenStates | None = None

@@ -35,6 +35,7 @@ class Transition:
     action_mean: torch.Tensor | None = None
     action_sigma: torch.Tensor | None = None
     hidden_states: dict[str, torch.Tensor] | None = None
+    substitution_masks: dict[str, torch.Tensor] | None = None
 
     def clear(self) -> None:
         """Forget every field."""
@@ -50,6 +51,9 @@ class Batch(NamedTuple):
     observations and critic_observations are padded trajectories ``(T, num_traj, .)``, ``masks`` is
     ``(T, num_traj)``, ``hidden_states`` holds each state at the trajectory starts ``(S, num_traj, H)``,
     and every other field is ``(T, n, .)`` in rollout order (what the policy's unpadded outputs align with).
+
+    ``substitution_masks`` ``name -> (B, 1)`` bool (recurrent: padded ``(T, num_traj, 1)``, like the observations):
+    the stage choices recorded at rollout time, to be used again for this batch.
     """
 
     observations: torch.Tensor
@@ -63,6 +67,7 @@ class Batch(NamedTuple):
     old_sigma: torch.Tensor
     masks: torch.Tensor | None = None
     hidden_states: dict[str, torch.Tensor] | None = None
+    substitution_masks: dict[str, torch.Tensor] | None = None
 
 
 class RolloutStorage:
@@ -104,6 +109,8 @@ class RolloutStorage:
         # Recurrent states before each step, name -> [T, S, N, H]; allocated when a state first appears
         # (a memory that has not stepped yet is all zeros, which is what the zero-filled buffer holds).
         self.hidden_states: dict[str, torch.Tensor] = {}
+        # The policy's per-env stage choices of each step, name -> [T, N, 1] bool; allocated on first use.
+        self.substitution_masks: dict[str, torch.Tensor] = {}
         self.step = 0
 
     def add_transitions(self, transition: Transition) -> None:
@@ -132,6 +139,13 @@ class RolloutStorage:
         for name, buffer in self.hidden_states.items():
             if name not in states:  # that memory was fully reset: its state is zeros
                 buffer[t].zero_()
+        for name, mask in (transition.substitution_masks or {}).items():
+            if name not in self.substitution_masks:
+                with torch.inference_mode(False):
+                    self.substitution_masks[name] = torch.zeros(
+                        self.num_transitions_per_env, self.num_envs, 1, dtype=torch.bool, device=self.device
+                    )
+            self.substitution_masks[name][t].copy_(mask.view(-1, 1))
         self.step += 1
 
     def clear(self) -> None:
@@ -192,6 +206,7 @@ class RolloutStorage:
             "old_mu": self.mu.flatten(0, 1),
             "old_sigma": self.sigma.flatten(0, 1),
         }
+        substitution_masks = {name: mask.flatten(0, 1) for name, mask in self.substitution_masks.items()}
         for _ in range(num_epochs):
             indices = torch.randperm(batch_size, device=self.device)
             for i in range(num_mini_batches):
@@ -199,6 +214,7 @@ class RolloutStorage:
                 yield Batch(
                     observations=observations[idx],
                     critic_observations=critic_observations[idx],
+                    substitution_masks={name: mask[idx] for name, mask in substitution_masks.items()},
                     **{name: tensor[idx] for name, tensor in flat.items()},
                 )
 
@@ -240,6 +256,10 @@ class RolloutStorage:
                     hidden_states={
                         name: trajectory_start_states(states[:, :, envs], dones)
                         for name, states in self.hidden_states.items()
+                    },
+                    substitution_masks={
+                        name: split_and_pad_trajectories(mask[:, envs], dones)[0]
+                        for name, mask in self.substitution_masks.items()
                     },
                     **{name: tensor[:, envs] for name, tensor in fields.items()},
                 )

@@ -33,7 +33,7 @@ CASES = {
 }
 
 
-def _policy(name: str):
+def _policy(name: str, obs_normalization: bool = True):
     cls, kwargs = CASES[name]
     if cls.is_recurrent:
         kwargs = {**kwargs, "rnn_hidden_size": 8}
@@ -43,7 +43,7 @@ def _policy(name: str):
         2,
         actor_hidden_dims=[16],
         critic_hidden_dims=[16],
-        obs_normalization=True,
+        obs_normalization=obs_normalization,
         obs_segments=SEGMENTS,
         privileged_obs_segments=SEGMENTS,
         **kwargs,
@@ -138,3 +138,41 @@ def test_loss_is_the_error_of_the_batch_estimate(name):
             estimate = policy.estimate_privilege(batch.observations, batch.masks, batch.hidden_states)
             target = segment_target(batch.critic_observations, SEGMENTS, ["friction"], batch.masks)
             assert losses["adaptor"].item() == pytest.approx((estimate - target).pow(2).mean().item(), rel=1e-5)
+
+
+def _first_batch_log_ratio(alg: EstimatorPPO) -> tuple[torch.Tensor, float]:
+    """``log pi(a|s) - log pi_old(a|s)`` of every sample of the first mini-batch of one collected rollout (before
+    any optimiser step), and the fraction of steps whose stored stage choice was to substitute."""
+    env = VelocityEnv(num_envs=8, max_episode_length=6)
+    alg.init_storage(env.num_envs, 8, (env.num_obs,), (env.num_privileged_obs,), (env.num_actions,))
+    obs, critic_obs = env.reset()
+    with torch.inference_mode():
+        for _ in range(8):
+            actions = alg.act(obs, critic_obs)
+            obs, critic_obs, rewards, dones, extras = env.step(actions)
+            alg.process_env_step(rewards, dones, extras)
+        alg.compute_returns(critic_obs)
+    substituted = [mask.float().mean().item() for mask in alg.storage.substitution_masks.values()]
+    batch = next(iter(alg._mini_batches()))
+    alg.compute_losses(batch)
+    log_prob = alg.policy.get_actions_log_prob(batch.actions)
+    return (log_prob - batch.old_actions_log_prob.squeeze(-1)).detach(), min(substituted, default=0.0)
+
+
+SUBSTITUTING = ["StateAc", "StateAcRecurrent", "PrivilegeStateAc", "PrivilegeStateAcRecurrent", "both"]
+
+
+@pytest.mark.parametrize("name", SUBSTITUTING)
+def test_substitution_choices_of_the_rollout_are_reused_by_the_update(name):
+    # replace probability 0.5: each step's choice is drawn once, stored, and replayed, so before any step the
+    # update's log-probabilities equal the rollout's (ratio exactly 1; a fresh draw gave mean |ratio - 1| ~ 0.1).
+    # Without observation normalisation: its statistics move during the rollout, which changes the ratio too.
+    torch.manual_seed(0)
+    policy = _policy(name, obs_normalization=False)
+    policy.replace_state_prob = 0.5 if isinstance(policy, EstimatorMixin) else None
+    if isinstance(policy, PrivilegeEstimatorMixin):
+        policy.privilege_replace_state_prob = 0.5
+    alg = EstimatorPPO(policy, num_learning_epochs=1, num_mini_batches=2)
+    log_ratio, substituted = _first_batch_log_ratio(alg)
+    assert 0.25 < substituted < 0.75  # both choices occur
+    assert log_ratio.abs().max().item() < 1e-5
