@@ -181,6 +181,7 @@ class OnPolicyRunner:
                 obs, rewards, dones = obs.to(self.device), rewards.to(self.device), dones.to(self.device)
                 critic_obs = privileged_obs.to(self.device) if privileged_obs is not None else obs
                 check_finite(rewards, "rewards")
+                self._check_final_critic_obs(infos)
                 self.alg.process_env_step(rewards, dones, infos)
                 if infos.get("episode"):
                     ep_infos.append(infos["episode"])
@@ -193,6 +194,22 @@ class OnPolicyRunner:
         check_finite(obs, "observations", self.env.obs_segments)
         if privileged_obs is not None:
             check_finite(privileged_obs, "privileged observations", self.env.privileged_obs_segments)
+
+    def _check_final_critic_obs(self, infos: dict) -> None:
+        """The contract's ``infos["time_outs"]`` ``(N,)`` and ``infos["final_critic_obs"]`` ``(N, C)`` exist from the
+        first step, and the rows the time-outs bootstrap from are finite (a terminated env's final state may be
+        anything: it is never evaluated)."""
+        missing = [key for key in ("time_outs", "final_critic_obs") if key not in infos]
+        if missing:
+            raise ValueError(
+                f"env.step() infos lack {', '.join(missing)}: the VecEnv contract (st_rl.env.VecEnv.step) needs "
+                "time_outs (N,) and final_critic_obs (N, C), the critic observation before any auto-reset"
+            )
+        final = infos["final_critic_obs"].to(self.device)
+        time_outs = infos["time_outs"].to(self.device).bool().view(-1, 1)
+        env = self.env
+        segments = env.privileged_obs_segments if env.num_privileged_obs is not None else env.obs_segments
+        check_finite(torch.where(time_outs, final, 0.0), "final critic observations", segments)
 
     def _track_episodes(self, rewards: torch.Tensor, dones: torch.Tensor) -> None:
         """Accumulate per-env returns/lengths; push finished episodes into the recent-episode buffers."""

@@ -33,6 +33,23 @@ class FaultyEnv(PointMassEnv):
         return obs, privileged_obs, rewards, dones, infos
 
 
+class FinalObsEnv(PointMassEnv):
+    """``final="nan"``: NaN in segment ``dist`` of ``final_critic_obs`` wherever an env times out (privileged critic);
+    ``final="missing"``: no ``final_critic_obs`` in the infos at all."""
+
+    def __init__(self, final: str, **kwargs) -> None:
+        super().__init__(privileged=True, **kwargs)
+        self.final = final
+
+    def step(self, actions):
+        obs, privileged_obs, rewards, dones, infos = super().step(actions)
+        if self.final == "missing":
+            del infos["final_critic_obs"]
+        else:
+            infos["final_critic_obs"][infos["time_outs"], 4] = float("nan")
+        return obs, privileged_obs, rewards, dones, infos
+
+
 def checkpoint_files(log_dir) -> list[str]:
     return sorted(f for f in os.listdir(log_dir) if f.endswith((".pt", ".tmp")))
 
@@ -56,6 +73,24 @@ def test_nan_observation_names_segment_and_env_without_new_checkpoint(tmp_path):
     with pytest.raises(NonFiniteError, match=r"non-finite observations: segment 'target', env 3"):
         runner.learn(5)
     assert checkpoint_files(tmp_path) == ["model_1.pt", "model_2.pt"]
+
+
+def test_nan_final_critic_obs_is_named_before_any_update():
+    # Time-outs at step 10 (max_episode_length 10), inside the first rollout: the NaN would become a NaN reward.
+    runner = OnPolicyRunner(FinalObsEnv("nan", num_envs=8, max_episode_length=10), small_cfg(), log_dir=None)
+    before = {k: v.detach().clone() for k, v in runner.alg.policy.named_parameters()}
+    with pytest.raises(NonFiniteError, match=r"non-finite final critic observations: segment 'dist', env 0"):
+        runner.learn(1)
+    for name, value in runner.alg.policy.named_parameters():
+        assert torch.equal(value, before[name]), name  # the optimiser never stepped
+
+
+def test_env_without_final_critic_obs_fails_at_its_first_step():
+    env = FinalObsEnv("missing", num_envs=8, max_episode_length=1000)  # no time-out in the first rollout
+    runner = OnPolicyRunner(env, small_cfg(), log_dir=None)
+    with pytest.raises(ValueError, match=r"infos lack final_critic_obs"):
+        runner.learn(1)
+    assert env.episode_length_buf.max().item() == 1
 
 
 def test_keyboard_interrupt_saves_then_reraises(tmp_path):
