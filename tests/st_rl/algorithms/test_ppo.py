@@ -72,27 +72,60 @@ def _collect_random_rollout(ppo: PPO, num_steps: int, num_envs: int = 4) -> None
 
 
 def test_update_returns_named_metrics_and_adapts_learning_rate():
+    """One mini-batch step on a fixed rollout: every reported metric equals the formula worked out here."""
     torch.manual_seed(0)
     policy = ActorCritic(3, 3, 2, actor_hidden_dims=[8], critic_hidden_dims=[8], obs_normalization=True)
-    ppo = PPO(policy, num_learning_epochs=2, num_mini_batches=2, learning_rate=1e-3, desired_kl=1e-9)
+    ppo = PPO(policy, num_learning_epochs=1, num_mini_batches=1, learning_rate=1e-3, desired_kl=1e-9, clip_param=0.2)
     _collect_random_rollout(ppo, num_steps=5)
     count_before = policy.actor_obs_normalizer.count.item()
+    with torch.no_grad():
+        policy.std.copy_(torch.tensor([0.8, 1.25]))  # rollout std 1: the ratio moves, part of it past the clip
+        policy.critic[-1].weight.mul_(3.0)  # and the values, part of them past the value clip
+    s = ppo.storage
+    obs, actions = s.observations.flatten(0, 1), s.actions.flatten(0, 1)
+    old_log_prob, old_values, returns = s.actions_log_prob.flatten(), s.values.flatten(), s.returns.flatten()
+    old_mu, old_sigma, raw_advantages = s.mu.flatten(0, 1), s.sigma.flatten(0, 1), s.advantages.flatten()
+    with torch.no_grad():  # the networks' outputs (the normaliser has moved since the rollout, so mu and V too)
+        policy.update_distribution(obs)
+        mu, values = policy.action_mean.clone(), policy.evaluate(obs).flatten()
+        sigma = policy.std.clone()
+    log_prob = -((actions - mu) ** 2) / (2 * sigma**2) - torch.log(sigma) - 0.5 * math.log(2 * math.pi)
+    ratio = torch.exp(log_prob.sum(-1) - old_log_prob)
+    advantages = (raw_advantages - raw_advantages.mean()) / (raw_advantages.std() + 1e-8)
+    surrogate = torch.max(-advantages * ratio, -advantages * ratio.clamp(0.8, 1.2)).mean()
+    values_clipped = old_values + (values - old_values).clamp(-0.2, 0.2)
+    value_loss = torch.max((values - returns) ** 2, (values_clipped - returns) ** 2).mean()
+    assert abs(value_loss - ((values - returns) ** 2).mean()) > 1e-3  # the clip matters on this batch
+    entropy = sum(0.5 * math.log(2 * math.pi * math.e * sd**2) for sd in (0.8, 1.25))
+    kl = (torch.log(sigma / old_sigma) + (old_sigma**2 + (old_mu - mu) ** 2) / (2 * sigma**2) - 0.5).sum(-1).mean()
+    clipfrac = ((ratio - 1).abs() > 0.2).float().mean().item()
+    assert 0 < clipfrac < 1
+    explained_var = 1 - (returns - old_values).var() / returns.var()
+
     info = ppo.update()
-    for key in (
-        "surrogate",
-        "value_function",
-        "entropy",
-        "approx_kl",
-        "clipfrac",
-        "explained_variance",
-        "learning_rate",
-    ):
-        assert math.isfinite(info[key]), key
-    # desired_kl is tiny, so every step's KL exceeds 2 * desired: lr divided by 1.5 per mini-batch (4 steps)
-    assert info["learning_rate"] == pytest.approx(1e-3 / 1.5**4)
+    assert info["surrogate"] == pytest.approx(surrogate.item(), abs=1e-6)
+    assert info["value_function"] == pytest.approx(value_loss.item(), abs=1e-6)
+    assert info["entropy"] == pytest.approx(entropy, abs=1e-6)
+    assert info["ratio"] == pytest.approx(ratio.mean().item(), abs=1e-6)
+    assert info["clipfrac"] == pytest.approx(clipfrac, abs=1e-6)
+    assert info["approx_kl"] == pytest.approx(((ratio - 1) - torch.log(ratio)).mean().item(), abs=1e-6)
+    assert info["kl"] == pytest.approx(kl.item(), abs=1e-6)
+    assert info["explained_variance"] == pytest.approx(explained_var.item(), abs=1e-6)
+    # desired_kl is tiny, so the step's KL exceeds 2 * desired: lr divided by 1.5 once
+    assert info["learning_rate"] == pytest.approx(1e-3 / 1.5)
     # the update epochs never touch the normaliser statistics (20 samples were collected)
     assert policy.actor_obs_normalizer.count.item() == count_before == 20
     assert ppo.storage.step == 0
+
+
+@pytest.mark.parametrize("desired_kl, factor", [(1e-9, 1 / 1.5), (1e3, 1.5)])
+def test_adaptive_learning_rate_changes_once_per_mini_batch(desired_kl, factor):
+    torch.manual_seed(0)
+    policy = ActorCritic(3, 3, 2, actor_hidden_dims=[8], critic_hidden_dims=[8], obs_normalization=True)
+    ppo = PPO(policy, num_learning_epochs=2, num_mini_batches=2, learning_rate=1e-3, desired_kl=desired_kl)
+    _collect_random_rollout(ppo, num_steps=5)
+    # KL above 2 * desired: divide by 1.5; in (0, desired / 2): multiply by 1.5; one change per mini-batch (4)
+    assert ppo.update()["learning_rate"] == pytest.approx(1e-3 * factor**4)
 
 
 def test_clip_min_std_applied_after_each_step():
