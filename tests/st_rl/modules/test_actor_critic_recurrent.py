@@ -126,21 +126,45 @@ def test_replay_fails_without_the_stored_start_states():
     assert not torch.allclose(alg.policy.action_mean, batch.old_mu, atol=1e-4)
 
 
-def test_ppo_trains_recurrent_policy_and_time_out_bootstrap_does_not_advance_critic_state():
+def test_ppo_trains_recurrent_policy_and_bootstraps_time_outs_from_the_post_act_critic_state():
+    """Over two training iterations on the point mass (staggered time-outs): each stored reward is
+    ``r + gamma * V(s_T) * time_out`` with ``V(s_T)`` from two RNN steps (``c_t`` then ``s_T``) run here from the
+    pre-step state, and the memory after the step has consumed ``c_t`` only (zeros where done)."""
     torch.manual_seed(0)
     env = PointMassEnv(num_envs=8, max_episode_length=4, privileged=True)
-    alg = PPO(_policy(normalization=True), num_mini_batches=2, num_learning_epochs=2)
+    env.episode_length_buf = torch.arange(8) % 4  # staggered: at every step some envs time out, others go on
+    alg = PPO(_policy(normalization=True), num_mini_batches=2, num_learning_epochs=2, gamma=0.9)
     alg.init_storage(8, 10, (4,), (5,), (2,))
-    weights = alg.policy.memory_a.rnn.weight_hh_l0.detach().clone()
+    policy, normalizer = alg.policy, alg.policy.critic_obs_normalizer
+    weights = policy.memory_a.rnn.weight_hh_l0.detach().clone()
     for _ in range(2):
-        _collect(alg, env, 10)
+        obs, critic_obs = env.get_observations(), env.get_privileged_observations()
+        expected, num_time_outs = [], 0
+        with torch.inference_mode():
+            for _ in range(10):
+                actions = alg.act(obs, critic_obs)
+                before = alg.transition.hidden_states.get("critic", torch.zeros(1, 8, 8))  # zeros before any step
+                inputs = [normalizer.normalize(critic_obs)]  # the statistics stay put until the next act
+                obs, critic_obs, rewards, dones, infos = env.step(actions)
+                inputs.append(normalizer.normalize(infos["final_critic_obs"]))
+                alg.process_env_step(rewards, dones, infos)
+                out, _ = policy.memory_c.rnn(torch.stack(inputs), before)
+                final_values = policy.critic(out[-1]).squeeze(-1)
+                expected.append(rewards + 0.9 * final_values * infos["time_outs"])
+                num_time_outs += int(infos["time_outs"].sum())
+                _, after = policy.memory_c.rnn(inputs[0].unsqueeze(0), before)
+                after = after * (~dones).float().view(1, -1, 1)
+                torch.testing.assert_close(policy.memory_c.hidden_states, after, atol=1e-6, rtol=1e-6)
+            alg.compute_returns(critic_obs)
+        assert num_time_outs >= 16
+        torch.testing.assert_close(alg.storage.rewards.squeeze(-1), torch.stack(expected), atol=1e-6, rtol=1e-6)
         info = alg.update()
-    assert not torch.allclose(weights, alg.policy.memory_a.rnn.weight_hh_l0)
+    assert not torch.allclose(weights, policy.memory_a.rnn.weight_hh_l0)
     assert all(torch.isfinite(torch.tensor(v)) for v in info.values())
     # After compute_returns (which evaluates the last observation), the critic state is the rollout's own.
-    state = alg.policy.get_hidden_states()["critic"].clone()
+    state = policy.get_hidden_states()["critic"].clone()
     alg.compute_returns(env.get_privileged_observations())
-    torch.testing.assert_close(alg.policy.get_hidden_states()["critic"], state)
+    torch.testing.assert_close(policy.get_hidden_states()["critic"], state)
 
 
 @pytest.mark.parametrize("rnn_type", ["gru", "lstm"])

@@ -1,3 +1,5 @@
+import math
+
 import torch
 
 from st_rl.storage.rollout_storage import RolloutStorage, Transition
@@ -69,3 +71,35 @@ def test_full_storage_refuses_more_transitions():
     except OverflowError:
         return
     raise AssertionError("expected OverflowError")
+
+
+def test_both_mini_batch_generators_yield_advantages_normalised_over_the_whole_rollout():
+    # A (T=3, N=2) = [[1, 2], [3, 6], [0, 0]]: mean 2, deviations [-1, 0, 1, 4, -2, -2], sum of squares 26,
+    # unbiased std sqrt(26 / 5). Two mini-batches of 3 samples: per-batch statistics would give other values.
+    num_envs, steps = 2, 3
+    storage = RolloutStorage(num_envs, steps, (1,), None, (1,))
+    for t in range(steps):
+        index = torch.arange(num_envs).float().view(-1, 1) + num_envs * t  # sample index t * N + n
+        storage.add_transitions(
+            Transition(
+                observations=index,
+                actions=index,
+                rewards=torch.zeros(num_envs),
+                dones=torch.zeros(num_envs, dtype=torch.bool),
+                values=torch.zeros(num_envs, 1),
+                actions_log_prob=torch.zeros(num_envs),
+                action_mean=torch.zeros(num_envs, 1),
+                action_sigma=torch.ones(num_envs, 1),
+            )
+        )
+    storage.advantages.copy_(torch.tensor([[1.0, 2.0], [3.0, 6.0], [0.0, 0.0]]).unsqueeze(-1))
+    expected = (torch.tensor([1.0, 2.0, 3.0, 6.0, 0.0, 0.0]) - 2.0) / (math.sqrt(26 / 5) + 1e-8)
+    torch.testing.assert_close(storage.normalized_advantages().flatten(), expected)
+    batches = list(storage.mini_batch_generator(num_mini_batches=2))
+    assert [b.advantages.shape for b in batches] == [(3, 1), (3, 1)]
+    for batch in batches:
+        torch.testing.assert_close(batch.advantages.flatten(), expected[batch.observations.flatten().long()])
+    batches = list(storage.recurrent_mini_batch_generator(num_mini_batches=2))
+    assert [b.advantages.shape for b in batches] == [(3, 1, 1), (3, 1, 1)]
+    for batch in batches:  # recurrent fields are (T, n, .) in rollout order: the actions carry the sample index
+        torch.testing.assert_close(batch.advantages.flatten(), expected[batch.actions.flatten().long()])
