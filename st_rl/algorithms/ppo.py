@@ -200,6 +200,16 @@ class PPO:
         self.transition.clear()
         self.policy.reset(dones)
 
+    def rollout_state(self) -> dict[str, torch.Tensor]:
+        """Per-env state the algorithm carries from one rollout to the next, ``name -> (N, ...)`` (for an exact
+        resume; the storage itself is empty between iterations). PPO carries none; a subclass adds its own."""
+        return {}
+
+    def load_rollout_state(self, state: dict[str, torch.Tensor]) -> None:
+        """Continue from :meth:`rollout_state`; ValueError on entries this algorithm does not carry."""
+        if state:
+            raise ValueError(f"{type(self).__name__} carries no rollout state, got {', '.join(sorted(state))}")
+
     @torch.no_grad()
     def compute_returns(self, last_critic_obs: torch.Tensor) -> None:
         """GAE over the stored rollout, bootstrapped with ``V(last_critic_obs)``, ``last_critic_obs`` ``(N, C)``."""

@@ -88,6 +88,21 @@ class VecEnv(ABC):
                 auto-reset; only rows where ``dones`` is True are meaningful.
         """
 
+    def get_env_state(self) -> dict[str, torch.Tensor]:
+        """Everything the envs need to continue exactly where they are (physics, random keys, episode counters,
+        curriculum levels, ...), for a checkpoint: ``name -> (N, ...)`` tensors, the env on the leading axis.
+
+        The default ``{}`` says the env keeps nothing worth restoring: a resumed run then starts from its fresh
+        envs. A checkpoint's env state is restored with :meth:`set_env_state` on an env of the same config.
+        """
+        return {}
+
+    def set_env_state(self, state: dict[str, torch.Tensor]) -> None:
+        """Continue from :meth:`get_env_state`'s ``state`` (same env config and ``num_envs``); ValueError naming
+        what does not fit. The default accepts only ``{}``."""
+        if state:
+            raise ValueError(f"{type(self).__name__} keeps no env state, but was given {', '.join(sorted(state))}")
+
     @property
     def num_critic_obs(self) -> int:
         """Size ``C`` of the critic observation: ``num_privileged_obs`` if set, else ``num_obs``."""

@@ -94,6 +94,28 @@ class Memory(nn.Module):
         return (ExportedLSTM if self.type == "lstm" else ExportedGRU)(self)
 
 
+def memory_states(module: nn.Module) -> dict[str, torch.Tensor]:
+    """The rollout state ``(S, N, H)`` of every :class:`Memory` in ``module`` that has one, by module name (what a
+    checkpoint keeps so that a resumed run continues the running episodes with the same memory)."""
+    return {
+        name: m.hidden_states.clone()
+        for name, m in module.named_modules()
+        if isinstance(m, Memory) and m.hidden_states is not None
+    }
+
+
+def load_memory_states(module: nn.Module, states: dict[str, torch.Tensor]) -> None:
+    """Set the rollout states of the :class:`Memory` modules of ``module`` from :func:`memory_states`; a memory not
+    named in ``states`` starts from zeros. ValueError on a name that is not a memory of ``module``."""
+    memories = {name: m for name, m in module.named_modules() if isinstance(m, Memory)}
+    unknown = sorted(set(states) - set(memories))
+    if unknown:
+        raise ValueError(f"memory states for {unknown}, which are not memories of the policy ({sorted(memories)})")
+    for name, memory in memories.items():
+        state = states.get(name)
+        memory.hidden_states = None if state is None else state.clone()
+
+
 class ExportedGRU(nn.Module):
     """Exported GRU stage: ``(B, in) -> (B, H)`` with the state in the ``hidden_states`` buffer ``(S, B, H)``."""
 

@@ -25,6 +25,7 @@ import torch
 from st_rl.algorithms import ALGORITHM_CLASSES
 from st_rl.env.vec_env import VecEnv
 from st_rl.modules import build_policy
+from st_rl.modules.actor_critic_recurrent import load_memory_states, memory_states
 from st_rl.runners.config import RunnerCfg, resolve_train_cfg
 from st_rl.runners.logger import Timer, TrainLogger, combine_rank_logs, episode_means
 from st_rl.utils.checkpoint import check_weights_only_safe, read_checkpoint
@@ -83,6 +84,7 @@ class OnPolicyRunner:
         self._cur_reward_sum = torch.zeros(env.num_envs, device=self.device)
         self._cur_episode_length = torch.zeros(env.num_envs, device=self.device)
         self._iteration_times: deque[float] = deque(maxlen=20)
+        self._env_state_restored = False  # set by load(): the envs continue a saved run, keep their episode lengths
 
     def _build_policy(self, source: str = "train_cfg") -> torch.nn.Module:
         env = self.env
@@ -111,7 +113,7 @@ class OnPolicyRunner:
             num_learning_iterations = self.runner_cfg.max_iterations
         if init_at_random_ep_len is None:
             init_at_random_ep_len = self.runner_cfg.init_at_random_ep_len
-        if init_at_random_ep_len:
+        if init_at_random_ep_len and not self._env_state_restored:
             # Assigned (not written in place) so envs that hold the counter elsewhere can take it.
             buf = self.env.episode_length_buf
             self.env.episode_length_buf = torch.randint_like(buf, high=int(self.env.max_episode_length))
@@ -134,7 +136,7 @@ class OnPolicyRunner:
             if self.current_learning_iteration % self.runner_cfg.save_interval != 0 or start == stop:
                 self._save_in_log_dir()
         except KeyboardInterrupt:
-            self._save_in_log_dir()
+            self._save_in_log_dir(interrupted=True)
             raise
         finally:
             self.logger.close()
@@ -233,9 +235,83 @@ class OnPolicyRunner:
         }
 
     # --- checkpoints -------------------------------------------------------------------------------------------------
-    def _save_in_log_dir(self) -> None:
-        if self.log_dir is not None and self.is_main:
-            self.save(os.path.join(self.log_dir, f"model_{self.current_learning_iteration}.pt"))
+    def _save_in_log_dir(self, interrupted: bool = False) -> None:
+        """Checkpoint the completed iterations. With several processes every rank calls this (the ranks' resume
+        states are gathered to rank 0, a collective), except after an interrupt, when the ranks may be anywhere:
+        then rank 0 saves without resume state."""
+        if self.log_dir is None:
+            return
+        resume = None  # one process: save() takes this run's own
+        if self.dist is not None and not interrupted:
+            resume = self.resume_state_of_ranks(self.dist.gather_objects(self.resume_state()))
+        if self.is_main:
+            self.save(os.path.join(self.log_dir, f"model_{self.current_learning_iteration}.pt"), resume=resume)
+
+    # --- exact resume ------------------------------------------------------------------------------------------------
+    def resume_state(self) -> dict[str, Any]:
+        """What this rank's run needs to continue exactly as it would have without a stop, between iterations:
+        the torch RNG, the env state (:meth:`VecEnv.get_env_state`), the policy's memory of the running episodes,
+        the per-env episode counters and the recent-episode buffers, and the algorithm's per-env rollout state.
+
+        Per-env tensors sit under ``"per_env"`` as ``name -> (tensor, env axis)``, so that a run resumed with
+        another number of processes (same total envs) can split them anew."""
+        per_env = {f"env/{k}": (v, 0) for k, v in self.env.get_env_state().items()}
+        per_env.update({f"memory/{k}": (v, 1) for k, v in memory_states(self.alg.policy).items()})
+        per_env.update({f"algorithm/{k}": (v, 0) for k, v in self.alg.rollout_state().items()})
+        per_env["runner/cur_reward_sum"] = (self._cur_reward_sum.clone(), 0)
+        per_env["runner/cur_episode_length"] = (self._cur_episode_length.clone(), 0)
+        return {
+            "torch_rng": torch.get_rng_state(),
+            "reward_buffer": list(self._reward_buffer),
+            "length_buffer": list(self._length_buffer),
+            "per_env": {k: v.detach().cpu() for k, (v, _) in per_env.items()},
+            "env_axis": {k: axis for k, (_, axis) in per_env.items()},
+        }
+
+    @staticmethod
+    def resume_state_of_ranks(ranks: list[dict[str, Any]]) -> dict[str, Any]:
+        """The checkpoint entry of every rank's :meth:`resume_state`, in rank order."""
+        return {"world_size": len(ranks), "ranks": ranks}
+
+    def _restore(self, resume: dict[str, Any], path: str) -> None:
+        """Continue from a checkpoint's resume entry: this rank's own state when the number of processes is the
+        same; otherwise the per-env tensors of all saved ranks, concatenated and split anew (RNG and episode
+        buffers of the rank of the same index, if any)."""
+        rank = self.dist.rank if self.dist is not None else 0
+        ranks = resume["ranks"]
+        if len(ranks) == self.world_size:
+            mine = ranks[rank]
+            per_env = mine["per_env"]
+        else:
+            mine = ranks[rank] if rank < len(ranks) else None
+            axes = ranks[0]["env_axis"]
+            n = self.env.num_envs
+            per_env = {}
+            for key, axis in axes.items():
+                full = torch.cat([r["per_env"][key] for r in ranks], dim=axis)
+                if full.shape[axis] != n * self.world_size:
+                    raise CheckpointError(
+                        f"checkpoint {path} holds {full.shape[axis]} envs ({len(ranks)} processes), this run has "
+                        f"{n * self.world_size}: the env state cannot be continued (start a new run with --init_from)"
+                    )
+                per_env[key] = full.narrow(axis, rank * n, n)
+
+        def group(prefix: str) -> dict[str, torch.Tensor]:
+            return {k[len(prefix) :]: v.to(self.device) for k, v in per_env.items() if k.startswith(prefix)}
+
+        try:
+            self.env.set_env_state({k[len("env/") :]: v for k, v in per_env.items() if k.startswith("env/")})
+            load_memory_states(self.alg.policy, group("memory/"))
+            self.alg.load_rollout_state(group("algorithm/"))
+        except ValueError as e:
+            raise CheckpointError(f"checkpoint {path} does not fit this run: {str(e).splitlines()[0]}") from e
+        self._cur_reward_sum = per_env["runner/cur_reward_sum"].to(self.device).clone()
+        self._cur_episode_length = per_env["runner/cur_episode_length"].to(self.device).clone()
+        if mine is not None:
+            torch.set_rng_state(mine["torch_rng"])
+            self._reward_buffer = deque(mine["reward_buffer"], maxlen=100)
+            self._length_buffer = deque(mine["length_buffer"], maxlen=100)
+        self._env_state_restored = True
 
     def _write_config(self) -> None:
         """Write ``config.json``: resolved train config, env config (``num_envs``: the total over all ranks),
@@ -262,8 +338,9 @@ class OnPolicyRunner:
             },
         )
 
-    def save(self, path: str, infos: dict | None = None) -> None:
-        """Atomically write a checkpoint: model and optimiser state, iteration, env sizes, ``infos``.
+    def save(self, path: str, infos: dict | None = None, resume: dict | None = None) -> None:
+        """Atomically write a checkpoint: model and optimiser state, iteration, env sizes, ``infos`` and the
+        ``resume`` entry (default in one process: this run's :meth:`resume_state`; None: none).
 
         Raises:
             NonFiniteError: the policy parameters contain NaN/Inf (a broken model is never saved).
@@ -281,11 +358,15 @@ class OnPolicyRunner:
             "num_critic_obs": self.num_critic_obs,
             "num_actions": self.num_actions,
             "infos": infos,
+            "resume": resume,
         }
+        if resume is None and self.dist is None:
+            checkpoint["resume"] = self.resume_state_of_ranks([self.resume_state()])
         atomic_write(path, lambda tmp_path: torch.save(checkpoint, tmp_path))
 
-    def load(self, path: str, load_optimizer: bool = True) -> dict | None:
-        """Restore a checkpoint written by :meth:`save`; returns its ``infos``.
+    def load(self, path: str, load_optimizer: bool = True, load_resume_state: bool = True) -> dict | None:
+        """Restore a checkpoint written by :meth:`save`; returns its ``infos``. With ``load_resume_state`` (and a
+        checkpoint that has one) the run continues exactly: RNG, env state, memories, episode statistics.
 
         Raises:
             CheckpointError: unreadable file, or sizes (obs / critic obs / actions) that differ from the env.
@@ -306,6 +387,8 @@ class OnPolicyRunner:
         except (RuntimeError, ValueError, KeyError) as e:
             raise CheckpointError(f"checkpoint {path} does not fit the policy: {str(e).splitlines()[0]}") from e
         self.current_learning_iteration = int(checkpoint["iter"])
+        if load_resume_state and checkpoint.get("resume"):
+            self._restore(checkpoint["resume"], path)
         return checkpoint["infos"]
 
     def get_inference_policy(self, device: str | torch.device | None = None) -> Callable[[torch.Tensor], torch.Tensor]:

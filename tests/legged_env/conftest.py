@@ -32,3 +32,12 @@ def calm_env(env_cache):
     if "calm" not in env_cache:
         env_cache["calm"] = envs.build(envs.calm_config())
     return env_cache["calm"]
+
+
+@pytest.fixture(scope="session")
+def hard_env(env_cache):
+    """The climb task, 8 envs, physical boxes, every env at its own level, no random perturbations (see
+    :func:`tests.legged_env.envs.climb_config`), seed 0."""
+    if "climb_hard" not in env_cache:
+        env_cache["climb_hard"] = envs.build(envs.climb_config(8), task="climb")
+    return env_cache["climb_hard"]

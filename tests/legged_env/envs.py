@@ -25,9 +25,28 @@ def calm_config(num_envs: int = NUM_ENVS) -> dict:
     return cfg
 
 
-def build(cfg: dict, seed: int = 0):
-    """The walk task for ``cfg`` (``cfg["num_envs"]`` envs)."""
-    spec = get_task("walk")
+DEPTH_HW = (12, 16)
+
+
+def climb_config(num_envs: int) -> dict:
+    """The default climb config without random perturbations, every env at its own level (spread), and a small
+    forward depth image in the critic observation."""
+    cfg = get_task("climb").default_config()
+    cfg["num_envs"] = num_envs
+    cfg["noise"]["enabled"] = False
+    cfg["domain_rand"].update(
+        friction=[1.0, 1.0], added_mass=[0.0, 0.0], com_offset=[0.0, 0.0], motor_strength=[1.0, 1.0], push_vel_xy=0.0
+    )
+    cfg["init_state"].update(joint_pos_noise=0.0, base_vel_noise=0.0, yaw=[0.0, 0.0])
+    cfg["terrain"]["init_level"] = "spread"
+    cfg["forward_depth"]["resolution"] = list(DEPTH_HW)
+    cfg["observations"]["critic"]["forward_depth"] = {"scale": 1.0}
+    return cfg
+
+
+def build(cfg: dict, seed: int = 0, task: str = "walk"):
+    """The ``task`` env for ``cfg`` (``cfg["num_envs"]`` envs)."""
+    spec = get_task(task)
     return spec.env_class(cfg, cfg["num_envs"], seed=seed)
 
 

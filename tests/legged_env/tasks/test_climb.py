@@ -1,9 +1,10 @@
 """climb: obstacle tracks (legged_env/terrain/tracks.py), the height curriculum, the engaging_block, height_scan
 and forward_depth segments against MuJoCo's own ray caster, hard vs soft (virtual) obstacles, goals and config errors.
 
-Two envs are built (each costs one JAX compile of its step): ``hard_env`` (8 envs, physical boxes, every env at
-its own level) and ``soft_env`` (4 envs, virtual boxes, depth latency 2, curriculum off). Tests that need a known
-track write it into ``state.info["track"]``: the box geoms follow it (``episode_model``), so no recompile.
+Two envs are used (each costs one JAX compile of its step): ``hard_env`` (8 envs, physical boxes, every env at
+its own level; shared with other test files, see tests/legged_env/conftest.py) and ``soft_env`` (4 envs, virtual
+boxes, depth latency 2, curriculum off). Tests that need a known track write it into ``state.info["track"]``: the
+box geoms follow it (``episode_model``), so no recompile.
 """
 
 import copy
@@ -18,38 +19,15 @@ import pytest
 from legged_env.tasks import get_task
 from legged_env.terrain import curriculum, raycast, tracks
 from st_rl.utils.config import ConfigError
-from tests.legged_env.envs import segment_slices
+from tests.legged_env.envs import DEPTH_HW, climb_config, segment_slices
 
 pytestmark = pytest.mark.timeout(600)
 
 DEVICE = jax.devices()[0]
-DEPTH_HW = (12, 16)
 TERRAIN_AND_FLOOR = np.array([1, 0, 1, 0, 0, 0], np.uint8)  # floor: group 0, boxes and walls: group 2
 # The deterministic track of the physics tests: run-up 1.0, boxes 1.2 long and 0.3 high, gaps 2.0.
 DET_TRACK = {"box_x0": [1.0, 4.2], "box_h": [0.3, 0.3], "gap": [2.0, 2.0]}
 LAST_EDGE, GOAL_X = 5.4, 6.0  # 4.2 + 1.2, then + goal_margin 0.6
-
-
-def climb_config(num_envs: int) -> dict:
-    """The default climb config without random perturbations, every env at its own level (spread), and a small
-    forward depth image in the critic observation."""
-    cfg = get_task("climb").default_config()
-    cfg["num_envs"] = num_envs
-    cfg["noise"]["enabled"] = False
-    cfg["domain_rand"].update(
-        friction=[1.0, 1.0], added_mass=[0.0, 0.0], com_offset=[0.0, 0.0], motor_strength=[1.0, 1.0], push_vel_xy=0.0
-    )
-    cfg["init_state"].update(joint_pos_noise=0.0, base_vel_noise=0.0, yaw=[0.0, 0.0])
-    cfg["terrain"]["init_level"] = "spread"
-    cfg["forward_depth"]["resolution"] = list(DEPTH_HW)
-    cfg["observations"]["critic"]["forward_depth"] = {"scale": 1.0}
-    return cfg
-
-
-@pytest.fixture(scope="module")
-def hard_env():
-    cfg = climb_config(8)
-    return get_task("climb").env_class(cfg, 8, seed=0)
 
 
 @pytest.fixture(scope="module")
