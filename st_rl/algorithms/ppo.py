@@ -141,7 +141,7 @@ class PPO:
             "value_function": value_loss_coef,
             "entropy": -entropy_coef,
         }
-        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=learning_rate)
+        self.optimizer = torch.optim.Adam(self.ppo_parameters(), lr=learning_rate)
         self.storage: RolloutStorage | None = None
         self.transition = Transition()
 
@@ -246,6 +246,22 @@ class PPO:
         for group in self.optimizer.param_groups:
             group["lr"] = self.learning_rate
 
+    def ppo_parameters(self) -> list[nn.Parameter]:
+        """The parameters PPO's optimiser, gradient clip (``max_grad_norm``) and adaptive learning rate own: all
+        of ``policy.parameters()``. A hook: a subclass that trains some parameters with an optimiser of its own
+        (see :meth:`extra_optimizers`) leaves them out."""
+        return list(self.policy.parameters())
+
+    def extra_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        """Optimisers besides ``self.optimizer``, by name, over policy parameters left out of
+        :meth:`ppo_parameters`; a checkpoint keeps their state. PPO has none."""
+        return {}
+
+    def step_extra_optimizers(self) -> dict[str, torch.Tensor]:
+        """Clip and step the :meth:`extra_optimizers` after PPO's step, once the mini-batch gradients are final
+        (rank means with ``dist``); returns metrics (0-d tensors) for the update's means. PPO: nothing."""
+        return {}
+
     def _mini_batches(self) -> Iterator[Batch]:
         """The ``num_learning_epochs x num_mini_batches`` mini-batches of one :meth:`update`, each passed to
         :meth:`compute_losses`. A hook: a subclass may wrap every batch with data of its own (its
@@ -262,7 +278,8 @@ class PPO:
 
         Returns:
             Means over mini-batches of every loss (keys of ``loss_coefs``) and of ``approx_kl``, ``kl``,
-            ``clipfrac``, ``ratio``; plus ``explained_variance`` of the rollout and the final ``learning_rate``.
+            ``clipfrac``, ``ratio`` (and of the metrics of :meth:`step_extra_optimizers`); plus
+            ``explained_variance`` of the rollout and the final ``learning_rate``.
         """
         sums: dict[str, float] = {}
         explained_var = explained_variance(self.storage.values, self.storage.returns)
@@ -270,13 +287,14 @@ class PPO:
         for batch in self._mini_batches():
             losses, metrics = self.compute_losses(batch)
             total = sum(self.loss_coefs[name] * loss for name, loss in losses.items())
-            self.optimizer.zero_grad()
+            self.policy.zero_grad()  # every policy gradient, also those an extra optimiser steps
             total.backward()
             if self.dist is not None:  # rank means: the gradient and KL of the union of the ranks' mini-batches
                 (metrics["kl"],) = self.dist.all_reduce_grads(self.policy.parameters(), metrics["kl"])
             self._adapt_learning_rate(metrics["kl"])  # before the step: the learning rate is only used there
-            nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
+            nn.utils.clip_grad_norm_(self.ppo_parameters(), self.max_grad_norm)
             self.optimizer.step()
+            metrics.update(self.step_extra_optimizers())
             self.policy.clip_std(min=self.clip_min_std)
             for name, value in {**losses, **metrics}.items():
                 sums[name] = sums.get(name, 0.0) + float(value.detach())
