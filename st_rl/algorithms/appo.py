@@ -24,13 +24,23 @@ Update: PPO's mini-batches are zipped with shuffled mini-batches of the rollout'
 reference mini-batches of the same size (all sampled before the epochs). Losses ``"discriminator"``
 (least squares: reference -> +1, policy -> -1) and ``"gradient_penalty"`` (``lambda * mean ||dD/dx||^2`` on the
 reference transitions, ``lambda = discriminator_grad_pen_coef``) both have the coefficient
-``discriminator_loss_coef``: it weighs the whole AMP discriminator objective against the PPO losses. The
-discriminator sees ``s, s'`` normalised by ``policy.amp_normalizer``, whose statistics are updated once per
-``update()`` (with every policy and reference transition of that update) and saved with the policy.
+``discriminator_loss_coef`` (it scales the discriminator's gradient; no PPO loss reaches the discriminator and no
+AMP loss the actor-critic). The discriminator sees ``s, s'`` normalised by ``policy.amp_normalizer``, whose
+statistics are updated once per ``update()`` (with every policy and reference transition of that update) and saved
+with the policy. With ``discriminator_replay_size > 0`` an :class:`~st_rl.storage.amp_storage.AmpReplayBuffer`
+keeps the policy's transitions of past rollouts (FIFO, the current rollout is added after its update): each policy
+mini-batch is followed by as many replayed transitions (once the buffer holds any), so the discriminator does not
+forget motion of earlier policies.
 
-Optimisation: the discriminator's parameters are policy parameters, so PPO's Adam steps them with the PPO
-losses, under the same learning rate (the adaptive-KL schedule moves it too), the same joint gradient-norm
-clipping (``max_grad_norm`` over all parameters) and, with ``dist``, the same gradient all-reduce.
+Optimisation: the discriminator's parameters are policy parameters, but PPO's optimiser, gradient clip
+(``max_grad_norm``) and adaptive-KL learning rate own only the others (:meth:`APPOAlgoMixin.ppo_parameters`): the
+discriminator's larger gradient would otherwise dominate the joint clip (walk_amp's first mini-batch: norm 4.5 vs
+0.79 for the actor-critic, so the PPO step was scaled by 0.22 where it needs no clip). The discriminator has its own
+Adam (``extra_optimizers()["discriminator"]``, whose state a checkpoint must keep): the fixed
+``discriminator_learning_rate``, L2 weight decay ``discriminator_weight_decay`` on the trunk and a larger
+``discriminator_logit_weight_decay`` on the output layer (as AMP implementations do), and its own clip
+``discriminator_max_grad_norm`` (Adam adds the L2 term after it). Both optimisers step on every mini-batch from the
+same backward pass, PPO's first; with ``dist`` both gradients ride PPO's one all-reduce (rank means).
 """
 
 from __future__ import annotations
@@ -43,7 +53,7 @@ from torch import nn
 
 from st_rl.algorithms.ppo import PPO
 from st_rl.modules.amp_discriminator import AMPDiscriminator, AmpMixin, least_squares_discriminator_loss
-from st_rl.storage.amp_storage import AmpRolloutStorage
+from st_rl.storage.amp_storage import AmpReplayBuffer, AmpRolloutStorage
 from st_rl.storage.rollout_storage import Batch
 
 
@@ -55,7 +65,8 @@ class ReferenceMotion(Protocol):
 
 
 class AmpBatch(NamedTuple):
-    """A PPO mini-batch with the AMP mini-batches it is trained with; every AMP tensor is raw ``(B, D)``."""
+    """A PPO mini-batch with the AMP mini-batches it is trained with; every AMP tensor is raw: reference
+    ``(B, D)``, policy ``(B, D)`` or, with replayed past transitions appended, ``(2 B, D)``."""
 
     batch: Batch
     policy_state: torch.Tensor
@@ -115,6 +126,12 @@ class APPOAlgoMixin:
         motion_dt: time step between ``s`` and ``s'`` of the reference transitions, seconds (the env's policy dt).
         discriminator_loss_coef: coefficient of the ``discriminator`` and ``gradient_penalty`` losses.
         discriminator_grad_pen_coef: ``lambda`` of the gradient penalty (inside the ``gradient_penalty`` loss).
+        discriminator_learning_rate: the discriminator optimiser's learning rate (fixed: the adaptive-KL schedule
+            moves PPO's only).
+        discriminator_weight_decay: Adam's L2 weight decay on the discriminator trunk's parameters.
+        discriminator_logit_weight_decay: Adam's L2 weight decay on the output layer (``discriminator.linear``).
+        discriminator_max_grad_norm: gradient-norm clip of the discriminator's parameters (alone), > 0.
+        discriminator_replay_size: capacity of the replay buffer of past policy AMP transitions; 0: none.
         amp_obs_dim: the AMP observation size, a check: None takes the policy's ``num_amp_obs``; a different
             value is a ValueError.
         **kwargs: arguments of the PPO class after this mixin.
@@ -135,6 +152,11 @@ class APPOAlgoMixin:
         motion_dt: float = 0.02,
         discriminator_loss_coef: float = 1.0,
         discriminator_grad_pen_coef: float = 10.0,
+        discriminator_learning_rate: float = 1e-3,
+        discriminator_weight_decay: float = 1e-4,
+        discriminator_logit_weight_decay: float = 1e-2,
+        discriminator_max_grad_norm: float = 1.0,
+        discriminator_replay_size: int = 0,
         amp_obs_dim: int | None = None,
         **kwargs,
     ) -> None:
@@ -152,9 +174,15 @@ class APPOAlgoMixin:
         for key, value in (
             ("discriminator_loss_coef", discriminator_loss_coef),
             ("discriminator_grad_pen_coef", discriminator_grad_pen_coef),
+            ("discriminator_learning_rate", discriminator_learning_rate),
+            ("discriminator_weight_decay", discriminator_weight_decay),
+            ("discriminator_logit_weight_decay", discriminator_logit_weight_decay),
+            ("discriminator_replay_size", discriminator_replay_size),
         ):
             if value < 0:
                 raise ValueError(f"algorithm.{key}={value} must be >= 0")
+        if not discriminator_max_grad_norm > 0:  # 0 would zero every discriminator gradient
+            raise ValueError(f"algorithm.discriminator_max_grad_norm={discriminator_max_grad_norm} must be > 0")
         if motion_dt <= 0:
             raise ValueError(f"algorithm.motion_dt={motion_dt} must be > 0")
         super().__init__(policy, **kwargs)
@@ -162,10 +190,23 @@ class APPOAlgoMixin:
         self.motion_joint_names = motion_joint_names
         self.motion_dt = motion_dt
         self.discriminator_grad_pen_coef = discriminator_grad_pen_coef
+        self.discriminator_max_grad_norm = discriminator_max_grad_norm
+        self.discriminator_replay_size = discriminator_replay_size
+        discriminator = self.policy.discriminator
+        groups = [
+            {"params": list(discriminator.trunk.parameters()), "weight_decay": discriminator_weight_decay},
+            {"params": list(discriminator.linear.parameters()), "weight_decay": discriminator_logit_weight_decay},
+        ]
+        self.discriminator_optimizer = torch.optim.Adam(
+            [group for group in groups if group["params"]], lr=discriminator_learning_rate
+        )
         self.num_amp_obs: int = policy.num_amp_obs
         self.loss_coefs["discriminator"] = discriminator_loss_coef
         self.loss_coefs["gradient_penalty"] = discriminator_loss_coef
         self.amp_storage: AmpRolloutStorage | None = None
+        self.amp_replay: AmpReplayBuffer | None = None
+        if discriminator_replay_size > 0:
+            self.amp_replay = AmpReplayBuffer(discriminator_replay_size, self.num_amp_obs, self.device)
         self._reference_motion: ReferenceMotion | None = None
         self._amp_state: torch.Tensor | None = None  # (N, D): the previous step's infos["amp_obs"]
         self._style_reward_sum: torch.Tensor | None = None  # (N,) per-env sums over the running episode
@@ -276,11 +317,31 @@ class APPOAlgoMixin:
         super().process_env_step(reward, dones, infos)
 
     # --- learning ----------------------------------------------------------------------------------------------------
+    def ppo_parameters(self) -> list[nn.Parameter]:
+        """The policy's parameters except the discriminator's (those have their own optimiser); called by
+        ``PPO.__init__``, so it needs nothing but ``self.policy``."""
+        discriminator = {id(p) for p in self.policy.discriminator.parameters()}
+        return [p for p in self.policy.parameters() if id(p) not in discriminator]
+
+    def extra_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        """The PPO class's extra optimisers plus ``"discriminator"``: the discriminator's Adam."""
+        return {**super().extra_optimizers(), "discriminator": self.discriminator_optimizer}
+
+    def step_extra_optimizers(self) -> dict[str, torch.Tensor]:
+        """Clip the discriminator's gradient to ``discriminator_max_grad_norm`` and step its optimiser (after the
+        PPO class's step and extra optimisers). Adds metric ``discriminator_grad_norm`` (before the clip)."""
+        metrics = super().step_extra_optimizers()
+        grad_norm = nn.utils.clip_grad_norm_(self.policy.discriminator.parameters(), self.discriminator_max_grad_norm)
+        self.discriminator_optimizer.step()
+        return {**metrics, "discriminator_grad_norm": grad_norm}
+
     def _mini_batches(self) -> Iterator[AmpBatch]:
         """PPO's mini-batches zipped with AMP policy mini-batches and reference mini-batches of the same size.
 
-        Before the epochs: every reference mini-batch is sampled, and ``policy.amp_normalizer`` is updated once
-        with all the rollout's ``s``, ``s'`` and all those reference ``s``, ``s'``.
+        Before the epochs: every reference mini-batch is sampled (and every replayed one, if the replay buffer holds
+        any transition: appended to the policy mini-batches), and ``policy.amp_normalizer`` is updated once with all
+        the rollout's ``s``, ``s'`` and all those reference ``s``, ``s'`` (replayed ones were counted in their own
+        update).
         """
         ppo_batches = super()._mini_batches()
         storage = self.amp_storage
@@ -288,6 +349,12 @@ class APPOAlgoMixin:
         num_batches = self.num_learning_epochs * self.num_mini_batches
         reference = [self._sample_reference(batch_size) for _ in range(num_batches)]
         policy_batches = storage.mini_batch_generator(self.num_mini_batches, self.num_learning_epochs)
+        if self.amp_replay is not None and self.amp_replay.size > 0:
+            replayed = [self.amp_replay.sample(batch_size) for _ in range(num_batches)]
+            policy_batches = (
+                (torch.cat([state, old_state]), torch.cat([next_state, old_next_state]))
+                for (state, next_state), (old_state, old_next_state) in zip(policy_batches, replayed, strict=True)
+            )
         self.policy.amp_normalizer.update(
             torch.cat(
                 [storage.states.flatten(0, 1), storage.next_states.flatten(0, 1)]
@@ -316,13 +383,17 @@ class APPOAlgoMixin:
         return {**losses, **amp_losses}, {**metrics, **amp_metrics}
 
     def update(self) -> dict[str, float]:
-        """PPO's update with the AMP losses (see :meth:`_mini_batches`); clears the AMP storage too.
+        """PPO's update with the AMP losses (see :meth:`_mini_batches`); then the rollout's AMP transitions go to
+        the replay buffer (if any) and the AMP storage is cleared.
 
         Returns:
             PPO's means plus ``discriminator``, ``gradient_penalty``, ``discriminator_accuracy``, ``reference_d``,
-            ``policy_d``.
+            ``policy_d`` and ``discriminator_grad_norm`` (before its clip).
         """
         means = super().update()
+        if self.amp_replay is not None:
+            storage = self.amp_storage
+            self.amp_replay.insert(storage.states.flatten(0, 1), storage.next_states.flatten(0, 1))
         self.amp_storage.clear()
         return means
 

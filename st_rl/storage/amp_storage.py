@@ -1,4 +1,5 @@
-"""The policy's AMP transitions of one rollout, kept beside the :class:`~st_rl.storage.rollout_storage.RolloutStorage`.
+"""The policy's AMP transitions of one rollout, kept beside the :class:`~st_rl.storage.rollout_storage.RolloutStorage`,
+and a replay buffer of those of past rollouts (:class:`AmpReplayBuffer`).
 
 Shapes: ``T = num_transitions_per_env`` (time), ``N = num_envs``, ``D = amp_obs_dim``; ``states`` and
 ``next_states`` are ``[T, N, D]``: step ``t`` of env ``n`` went from ``states[t, n]`` to ``next_states[t, n]``.
@@ -65,3 +66,41 @@ class AmpRolloutStorage:
             for i in range(num_mini_batches):
                 idx = indices[i * mini_batch_size : (i + 1) * mini_batch_size]
                 yield states[idx], next_states[idx]
+
+
+class AmpReplayBuffer:
+    """FIFO buffer of the policy's past ``(s, s')`` AMP transitions (at most ``capacity``), for the discriminator.
+
+    The discriminator only sees the current policy's transitions otherwise, and forgets what earlier policies did
+    (so the policy can drift back to motion the discriminator once rejected); AMP implementations mix such past
+    transitions into the policy side of its batches. ``states`` / ``next_states`` are ``[capacity, D]``; the first
+    ``size`` rows are filled.
+    """
+
+    def __init__(self, capacity: int, amp_obs_dim: int, device: str | torch.device = "cpu") -> None:
+        if capacity <= 0:
+            raise ValueError(f"AMP replay buffer capacity={capacity} must be > 0")
+        self.device = torch.device(device)
+        self.capacity = capacity
+        self.states = torch.zeros(capacity, amp_obs_dim, device=self.device)
+        self.next_states = torch.zeros(capacity, amp_obs_dim, device=self.device)
+        self.size = 0
+        self._next = 0  # the row the next insert writes first (the oldest once full)
+
+    def insert(self, states: torch.Tensor, next_states: torch.Tensor) -> None:
+        """Append transitions ``states``, ``next_states`` ``(M, D)``, overwriting the oldest once full (with
+        ``M > capacity`` only the last ``capacity`` are kept)."""
+        states, next_states = states[-self.capacity :], next_states[-self.capacity :]
+        idx = (self._next + torch.arange(states.shape[0], device=self.device)) % self.capacity
+        self.states[idx] = states.to(self.device)
+        self.next_states[idx] = next_states.to(self.device)
+        self._next = (self._next + states.shape[0]) % self.capacity
+        self.size = min(self.capacity, self.size + states.shape[0])
+
+    def sample(self, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``batch_size`` transitions drawn uniformly (with replacement) from the filled rows, each
+        ``(batch_size, D)``; the buffer must not be empty."""
+        if self.size == 0:
+            raise ValueError("AMP replay buffer is empty")
+        idx = torch.randint(self.size, (batch_size,), device=self.device)
+        return self.states[idx], self.next_states[idx]

@@ -1,7 +1,9 @@
+import copy
 import statistics
 import sys
 from collections import OrderedDict
 
+import numpy as np
 import pytest
 import torch
 
@@ -12,7 +14,7 @@ from st_rl.modules import ActorCritic
 from st_rl.modules.amp_discriminator import AmpActorCritic, AmpActorCriticRecurrent
 from st_rl.runners import OnPolicyRunner
 from st_rl.runners.config import resolve_train_cfg
-from st_rl.storage.amp_storage import AmpRolloutStorage
+from st_rl.storage.amp_storage import AmpReplayBuffer, AmpRolloutStorage
 from st_rl.storage.rollout_storage import Batch
 from st_rl.utils.config import ConfigError
 from tests.st_rl.segments_env import SegmentsEnv
@@ -206,6 +208,283 @@ def test_rollout_on_segments_env_stores_contract_transitions_blended_rewards_and
     assert num_resets >= 8  # every env timed out twice
 
 
+# --- optimisation: the discriminator's own optimiser, clip and replay ---------------------------------------------
+DISCRIMINATOR_KEYS = {
+    "discriminator_learning_rate": 1e-3,
+    "discriminator_weight_decay": 1e-4,
+    "discriminator_logit_weight_decay": 1e-2,
+    "discriminator_max_grad_norm": 1.0,
+    "discriminator_replay_size": 0,
+}
+
+
+def _collect(alg, env: SegmentsEnv, steps: int, amp_tag: float | None = None) -> None:
+    """One rollout of ``steps`` env steps into ``alg``'s storage (as the runner collects), returns computed.
+    ``amp_tag``: every ``infos["amp_obs"]`` / ``["final_amp_obs"]`` replaced by this constant (to trace them)."""
+    obs, critic_obs = env.get_observations(), env.get_privileged_observations()
+    with torch.inference_mode():
+        for _ in range(steps):
+            actions = alg.act(obs, critic_obs)
+            obs, critic_obs, rewards, dones, infos = env.step(actions)
+            if amp_tag is not None:
+                infos["amp_obs"] = torch.full_like(infos["amp_obs"], amp_tag)
+                infos["final_amp_obs"] = torch.full_like(infos["final_amp_obs"], amp_tag)
+            alg.process_env_step(rewards, dones, infos)
+        alg.compute_returns(critic_obs)
+
+
+def _appo_with_rollout(num_envs: int = 4, steps: int = 16, **kwargs) -> APPO:
+    torch.manual_seed(0)
+    env = SegmentsEnv(num_envs=num_envs, max_episode_length=10, seed=0)
+    alg = APPO(_segments_policy(), **kwargs)
+    alg.set_reference_motion(GaussianMotion(seed=0))
+    alg.init_storage(env.num_envs, steps, (env.num_obs,), (env.num_privileged_obs,), (env.num_actions,))
+    _collect(alg, env, steps)
+    return alg
+
+
+def _actor_critic_state(policy) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in policy.named_parameters() if not k.startswith("discriminator.")}
+
+
+def _discriminator_state(policy) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in policy.discriminator.named_parameters()}
+
+
+def _max_change(before: dict[str, torch.Tensor], after: dict[str, torch.Tensor]) -> float:
+    return max((after[k] - v).abs().max().item() for k, v in before.items())
+
+
+def test_actor_critic_update_equals_plain_ppo_whatever_the_discriminator_gradient():
+    # A huge gradient penalty makes the discriminator's gradient norm > 1e4. Clipped jointly with it (the old
+    # single optimiser) the PPO gradient was scaled down towards Adam's eps: measured max |APPO - PPO| 5.0e-3 on
+    # the actor-critic, for a largest PPO step of 9.4e-3 (1.2e-3 even at the default coefficient 10). With its own
+    # optimiser and clip, the actor-critic update is plain PPO's (measured: equal). One epoch: the AMP mini-batch
+    # shuffle draws from the global RNG after PPO's, so PPO's permutation is the same as plain PPO's.
+    kwargs = {"num_learning_epochs": 1, "num_mini_batches": 4, "learning_rate": 1e-3, "max_grad_norm": 1.0}
+    alg = _appo_with_rollout(discriminator_grad_pen_coef=1e6, **kwargs)
+    ppo = PPO(copy.deepcopy(alg.policy), **kwargs)  # the same weights and normaliser statistics
+    ppo.storage = copy.deepcopy(alg.storage)  # the same rollout (blended rewards, returns)
+    ac_before, disc_before = _actor_critic_state(alg.policy), _discriminator_state(alg.policy)
+    torch.manual_seed(1)
+    appo_means = alg.update()
+    torch.manual_seed(1)
+    ppo_means = ppo.update()
+    appo_state, ppo_state = _actor_critic_state(alg.policy), _actor_critic_state(ppo.policy)
+    for name, value in ppo_state.items():
+        torch.testing.assert_close(appo_state[name], value, rtol=0.0, atol=1e-6, msg=name)
+    assert appo_means["learning_rate"] == ppo_means["learning_rate"]
+    assert ppo_means["surrogate"] == pytest.approx(appo_means["surrogate"], abs=1e-6)
+    # not vacuous: the actor-critic moved, the discriminator's gradient was huge, and it stepped too
+    assert _max_change(ac_before, ppo_state) > 1e-4
+    assert appo_means["discriminator_grad_norm"] > 1e4
+    assert _max_change(disc_before, _discriminator_state(alg.policy)) > 1e-4
+
+
+def test_discriminator_has_its_own_optimiser_learning_rate_and_weight_decay():
+    # PPO's optimiser owns exactly the non-discriminator parameters; the discriminator's Adam the rest.
+    alg = APPO(_segments_policy(), discriminator_learning_rate=3e-4, discriminator_weight_decay=2e-4)
+    disc = {id(p) for p in alg.policy.discriminator.parameters()}
+    ppo_owned = [id(p) for group in alg.optimizer.param_groups for p in group["params"]]
+    disc_owned = [id(p) for group in alg.discriminator_optimizer.param_groups for p in group["params"]]
+    assert set(ppo_owned).isdisjoint(disc) and set(disc_owned) == disc and len(disc_owned) == len(disc)
+    assert set(ppo_owned) | disc == {id(p) for p in alg.policy.parameters()}
+    assert alg.extra_optimizers() == {"discriminator": alg.discriminator_optimizer}
+    assert PPO(_segments_policy()).extra_optimizers() == {}
+    assert [(g["lr"], g["weight_decay"]) for g in alg.discriminator_optimizer.param_groups] == [
+        (3e-4, 2e-4),  # trunk
+        (3e-4, 1e-2),  # output layer
+    ]
+
+    # lr 0: the discriminator stays put while the actor-critic moves; the adaptive-KL schedule (a tiny
+    # desired_kl shrinks PPO's learning rate at every mini-batch) leaves the discriminator's learning rate alone
+    # (one shared optimiser, or a schedule over every group, would have moved both)
+    alg = _appo_with_rollout(discriminator_learning_rate=0.0, desired_kl=1e-8, learning_rate=1e-3)
+    ac_before, disc_before = _actor_critic_state(alg.policy), _discriminator_state(alg.policy)
+    means = alg.update()
+    assert means["learning_rate"] == 1e-5  # shrunk at every mini-batch down to the schedule's floor
+    assert [g["lr"] for g in alg.optimizer.param_groups] == [means["learning_rate"]]
+    assert [g["lr"] for g in alg.discriminator_optimizer.param_groups] == [0.0, 0.0]
+    assert means["discriminator_grad_norm"] > 0  # it had a gradient, just no step
+    assert _max_change(disc_before, _discriminator_state(alg.policy)) == 0.0
+    assert _max_change(ac_before, _actor_critic_state(alg.policy)) > 1e-5
+
+    # a fixed discriminator learning rate, whatever PPO's does
+    alg = _appo_with_rollout(discriminator_learning_rate=2e-4, desired_kl=1e-8)
+    alg.update()
+    assert alg.learning_rate == 1e-5
+    assert [g["lr"] for g in alg.discriminator_optimizer.param_groups] == [2e-4, 2e-4]
+
+    # weight decay per group: with no loss gradient (coefficient 0) only the L2 term moves a parameter, so only
+    # the output layer (decay 1e-2) moves, the trunk (decay 0) does not
+    alg = _appo_with_rollout(
+        discriminator_loss_coef=0.0, discriminator_weight_decay=0.0, discriminator_logit_weight_decay=1e-2
+    )
+    disc_before = _discriminator_state(alg.policy)
+    alg.update()
+    disc_after = _discriminator_state(alg.policy)
+    trunk = {k: v for k, v in disc_before.items() if k.startswith("trunk.")}
+    assert trunk and _max_change(trunk, disc_after) == 0.0
+    weight = "linear.weight"
+    assert disc_after[weight].abs().sum() < disc_before[weight].abs().sum()  # decayed towards 0
+
+
+def test_discriminator_clip_is_its_own_and_bounds_its_update():
+    # PPO's clip effectively off (1e9), the discriminator's 1e-3: after the update the discriminator's gradient
+    # (clipped in place) has norm 1e-3 while the actor-critic's is untouched by that clip
+    alg = _appo_with_rollout(
+        num_learning_epochs=1, num_mini_batches=1, max_grad_norm=1e9, discriminator_max_grad_norm=1e-3
+    )
+    means = alg.update()
+    disc_norm = torch.linalg.vector_norm(torch.cat([p.grad.flatten() for p in alg.policy.discriminator.parameters()]))
+    ac_params = alg.ppo_parameters()
+    ac_norm = torch.linalg.vector_norm(torch.cat([p.grad.flatten() for p in ac_params if p.grad is not None]))
+    assert disc_norm.item() == pytest.approx(1e-3, rel=1e-3)
+    assert means["discriminator_grad_norm"] > 0.1  # what it was before its clip
+    assert ac_norm.item() > 0.1
+
+    # with Adam (eps 1e-8) a gradient clipped to 1e-12 hardly moves a parameter, an unclipped one moves it by ~lr
+    def disc_change(max_grad_norm: float) -> float:
+        alg = _appo_with_rollout(
+            discriminator_max_grad_norm=max_grad_norm,
+            discriminator_weight_decay=0.0,
+            discriminator_logit_weight_decay=0.0,
+        )
+        before = _discriminator_state(alg.policy)
+        alg.update()
+        return _max_change(before, _discriminator_state(alg.policy))
+
+    unclipped, clipped = disc_change(float("inf")), disc_change(1e-12)
+    assert unclipped > 1e-3  # 20 Adam steps at lr 1e-3
+    assert clipped < 1e-3 * unclipped
+
+
+def test_replay_buffer_mixes_past_policy_transitions_into_the_policy_side():
+    buffer = AmpReplayBuffer(capacity=5, amp_obs_dim=1)
+    buffer.insert(torch.arange(3.0).unsqueeze(-1), torch.arange(3.0).unsqueeze(-1) + 0.5)
+    assert buffer.size == 3 and buffer.states[:3, 0].tolist() == [0.0, 1.0, 2.0]
+    buffer.insert(torch.arange(3.0, 10.0).unsqueeze(-1), torch.arange(3.0, 10.0).unsqueeze(-1) + 0.5)
+    assert buffer.size == 5 and sorted(buffer.states[:, 0].tolist()) == [5.0, 6.0, 7.0, 8.0, 9.0]  # the newest 5
+    states, next_states = buffer.sample(100)
+    assert set(states[:, 0].tolist()) <= {5.0, 6.0, 7.0, 8.0, 9.0} and torch.equal(next_states, states + 0.5)
+
+    # rollouts of 4 envs x 8 steps whose AMP observations are tagged with the rollout number k (s' = k)
+    def policy_side_tags(replay_size: int) -> list[list[torch.Tensor]]:
+        torch.manual_seed(0)
+        env = SegmentsEnv(num_envs=4, max_episode_length=10, seed=0)
+        alg = APPO(_segments_policy(), num_mini_batches=2, num_learning_epochs=2, discriminator_replay_size=replay_size)
+        alg.set_reference_motion(GaussianMotion(seed=0))
+        alg.init_storage(env.num_envs, 8, (env.num_obs,), (env.num_privileged_obs,), (env.num_actions,))
+        seen: list[list[torch.Tensor]] = []
+        compute_losses = alg.compute_losses
+
+        def recording(batch):
+            seen[-1].append(batch.policy_next_state[:, 0].clone())
+            return compute_losses(batch)
+
+        alg.compute_losses = recording
+        for k in range(1, 5):
+            _collect(alg, env, 8, amp_tag=float(k))
+            seen.append([])
+            alg.update()
+        # replayed transitions are not counted again by the normaliser: 2 (s, s') x 32 + 2 x 4 x 16 reference
+        assert alg.policy.amp_normalizer.count.item() == 4 * (2 * 32 + 2 * 4 * 16)
+        return seen
+
+    # capacity 64: the last two rollouts. Mini-batch B = 32 / 2 = 16 current transitions, then 16 replayed.
+    seen = policy_side_tags(64)
+    assert [len(update) for update in seen] == [4] * 4
+    assert all(b.shape == (16,) and set(b.tolist()) == {1.0} for b in seen[0])  # nothing to replay yet
+    for k, update in enumerate(seen[1:], start=2):
+        assert all(b.shape == (32,) and set(b[:16].tolist()) == {float(k)} for b in update)
+        replayed = set(torch.cat([b[16:] for b in update]).tolist())
+        assert replayed == {float(k - 1), float(k - 2)} - {0.0}  # 64 draws: both past rollouts, never older
+    # off: only the current rollout
+    assert all(
+        set(b.tolist()) == {float(k)} and b.shape == (16,) for k, u in enumerate(policy_side_tags(0), 1) for b in u
+    )
+
+
+class ConstantMotion:
+    """Every reference transition is the same ``(s, s')``: ranks sampling half a batch each see what one process
+    sampling the whole batch does."""
+
+    def sample_pairs(self, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        state = torch.tensor([[0.5, 0.5, 1.0, -1.0]]).repeat(batch_size, 1)
+        return state, state + torch.tensor([0.1, -0.1, 0.0, 0.0])
+
+
+DIST_T, DIST_N = 6, 4
+
+
+def _dist_appo_update(dist, envs: slice) -> dict[str, np.ndarray]:
+    """APPO update (2 epochs of one mini-batch) on envs ``envs`` of a fixed rollout; the policy's state after it."""
+    gen = torch.Generator().manual_seed(0)
+    T, N = DIST_T, DIST_N
+    dones = torch.rand(T, N, generator=gen) < 0.3
+    data = {
+        "obs": torch.randn(T + 1, N, 52, generator=gen),
+        "critic_obs": torch.randn(T + 1, N, 16, generator=gen),
+        "final_critic_obs": torch.randn(T, N, 16, generator=gen),
+        "actions": torch.randn(T, N, 2, generator=gen),
+        "rewards": torch.randn(T, N, generator=gen),
+        "amp_obs": torch.randn(T, N, 4, generator=gen),
+        "final_amp_obs": torch.randn(T, N, 4, generator=gen),
+        "dones": dones,
+        "time_outs": dones & (torch.rand(T, N, generator=gen) < 0.5),
+    }
+    torch.manual_seed(0)  # the same initial weights on every rank
+    alg = APPO(_segments_policy(), num_learning_epochs=2, num_mini_batches=1, dist=dist)
+    alg.set_reference_motion(ConstantMotion())
+    alg.init_storage(envs.stop - envs.start, T, (52,), (16,), (2,))
+    with torch.inference_mode():
+        for t in range(T):
+            alg.act(data["obs"][t, envs], data["critic_obs"][t, envs])
+            actions = data["actions"][t, envs]  # fixed actions: the same samples whatever each rank's RNG
+            alg.transition.actions = actions
+            alg.transition.actions_log_prob = alg.policy.get_actions_log_prob(actions)
+            infos = {key: data[key][t, envs] for key in ("time_outs", "final_critic_obs", "amp_obs", "final_amp_obs")}
+            alg.process_env_step(data["rewards"][t, envs], data["dones"][t, envs], infos)
+        alg.compute_returns(data["critic_obs"][T, envs])
+    alg.update()
+    return {name: t.detach().numpy().copy() for name, t in alg.policy.state_dict().items()}
+
+
+def _dist_appo_rank(ctx) -> dict[str, np.ndarray]:
+    half = DIST_N // ctx.world_size
+    return _dist_appo_update(ctx, slice(ctx.rank * half, (ctx.rank + 1) * half))
+
+
+@pytest.mark.timeout(180)
+def test_two_ranks_average_the_discriminator_gradient_as_one_process_on_the_union():
+    # The discriminator's gradient rides PPO's all-reduce: two ranks with half the envs each end where one
+    # process with all of them does (without the averaging each rank's discriminator would fit its own half).
+    from tests.st_rl.distributed.spawn import run_ranks
+
+    ranks = run_ranks(_dist_appo_rank, timeout=150)
+    single = _dist_appo_update(None, slice(0, DIST_N))
+    torch.manual_seed(0)
+    initial = _segments_policy().discriminator.state_dict()
+    assert max(np.abs(single[f"discriminator.{k}"] - v.numpy()).max() for k, v in initial.items()) > 1e-3
+    for rank, state in enumerate(ranks):
+        for name, value in single.items():  # actor-critic, discriminator, normalisers
+            np.testing.assert_allclose(state[name], value, rtol=1e-4, atol=1e-6, err_msg=f"rank {rank} {name}")
+
+
+def test_discriminator_keys_are_recorded_in_the_config_and_validated():
+    resolved = resolve_train_cfg({"algorithm": {"class_name": "APPO"}})["algorithm"]
+    assert {key: resolved[key] for key in DISCRIMINATOR_KEYS} == DISCRIMINATOR_KEYS
+    for key in DISCRIMINATOR_KEYS:
+        if key == "discriminator_max_grad_norm":
+            continue
+        value = -1 if key == "discriminator_replay_size" else -1.0
+        with pytest.raises(ValueError, match=rf"^algorithm\.{key}={value} must be >= 0$"):
+            APPO(_segments_policy(), **{key: value})
+    for value in (0.0, -1.0):
+        with pytest.raises(ValueError, match=rf"^algorithm\.discriminator_max_grad_norm={value} must be > 0$"):
+            APPO(_segments_policy(), discriminator_max_grad_norm=value)
+
+
 # --- training through the runner ---------------------------------------------------------------------------------
 @pytest.fixture
 def appo_registered(monkeypatch):
@@ -223,7 +502,13 @@ def _runner_cfg(policy_class: str, seed: int = 0) -> dict:
             "amp_discriminator_kwargs": {"hidden_dims": [32, 32], "task_reward_lerp": 0.3},
             **extra,
         },
-        "algorithm": {"class_name": "APPO", "num_mini_batches": 2, "num_learning_epochs": 2},
+        # the discriminator must learn in 6 iterations: at the default 1e-3, mean accuracy of updates 4-6 0.55-0.99
+        "algorithm": {
+            "class_name": "APPO",
+            "num_mini_batches": 2,
+            "num_learning_epochs": 2,
+            "discriminator_learning_rate": 1e-2,
+        },
         "runner": {"num_steps_per_env": 16, "seed": seed, "print_progress": False, "save_interval": 100},
     }
 
@@ -253,8 +538,8 @@ def test_runner_trains_the_discriminator_logs_style_and_task_rewards_and_checkpo
     disc_before = {k: v.clone() for k, v in alg.policy.discriminator.state_dict().items()}
     runner.learn(iterations)
 
-    # Measured (seeds 0-7, both classes): mean accuracy of updates 4-6 0.94-0.99 (first update 0.38-0.90);
-    # mean style reward afterwards: reference 0.92-1.0, policy 0.19-0.42 (gap >= 0.50).
+    # Measured (seeds 0-7, both classes): mean accuracy of updates 4-6 0.90-0.97 (first update 0.59-0.95);
+    # mean style reward afterwards: reference 0.93-0.99, policy 0.21-0.47 (gap >= 0.51).
     accuracy = [u["discriminator_accuracy"] for u in updates]
     assert statistics.fmean(accuracy[3:]) > 0.85, accuracy
     assert all(torch.isfinite(torch.tensor([u["discriminator"], u["gradient_penalty"]])).all() for u in updates)
