@@ -2,13 +2,17 @@
 
 JAX arrays are handed to torch with ``torch.from_dlpack`` and actions go back with
 ``jax.dlpack.from_dlpack``: no copy when both live on the same device (CPU here, the same GPU
-on a GPU machine). Returned tensors are views of JAX buffers: treat them as read-only.
+on a GPU machine). Returned tensors are views of JAX buffers: treat them as read-only. Whatever
+comes back from torch is placed on the env's own JAX device (the device of its state), so a step
+never sees arrays of two devices.
+
+A step waits for nothing on the host: the episode logs are 0-d tensors computed on the device
+(NaN where no episode ended this step), which the learner averages once per iteration.
 """
 
 from collections import OrderedDict
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import torch
 
@@ -78,6 +82,7 @@ class TorchVecEnv(VecEnv):
         self.amp_obs_segments = OrderedDict(env.amp_obs.segments) if env.amp_obs is not None else None
         self.reward_names = list(env.rewards.names)
         self.state: State = env.init()
+        self.jax_device = next(iter(self.state.obs.devices()))  # where the env keeps its state
 
     # -------------------------------------------------------------- episode length (settable, as in legged_gym)
     @property
@@ -87,7 +92,7 @@ class TorchVecEnv(VecEnv):
 
     @episode_length_buf.setter
     def episode_length_buf(self, value: torch.Tensor) -> None:
-        steps = jnp.asarray(to_jax(value.to(torch.int32).cpu()), dtype=jnp.int32)
+        steps = self._jax(value.to(torch.int32))
         self.state = self.state.replace(info={**self.state.info, "step": steps})
 
     # -------------------------------------------------------------- env state (exact resume)
@@ -126,6 +131,10 @@ class TorchVecEnv(VecEnv):
     def _t(self, x: jax.Array) -> torch.Tensor:
         return to_torch(x).to(self.device)
 
+    def _jax(self, t: torch.Tensor) -> jax.Array:
+        """``t`` on the env's JAX device (zero-copy when torch already holds it there)."""
+        return jax.device_put(to_jax(t), self.jax_device)
+
     def get_observations(self) -> torch.Tensor:
         return self._t(self.state.obs)
 
@@ -143,7 +152,7 @@ class TorchVecEnv(VecEnv):
     def step(self, actions: torch.Tensor):
         """See :meth:`st_rl.env.VecEnv.step`; ``infos`` also holds ``metrics`` (clean per-step values) and, with
         an AMP group, ``amp_obs`` (current state, after any auto-reset) and ``final_amp_obs`` (before it)."""
-        self.state = self.env.step_batched(self.state, to_jax(actions.float()))
+        self.state = self.env.step_batched(self.state, self._jax(actions.float()))
         s = self.state
         dones = self._t(s.done).bool()
         infos = {
@@ -162,10 +171,14 @@ class TorchVecEnv(VecEnv):
         return self.state.data.qpos[index]
 
     def _episode_means(self, s: State, dones: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Mean episode sum of every reward term over the episodes that ended this step, as ``rew_<term>``."""
-        if not bool(dones.any()):
-            return {}
-        out = {f"rew_{k}": self._t(v)[dones].mean() for k, v in s.metrics["episode_sums"].items()}
+        """Mean episode sum of every reward term over the episodes that ended this step, as ``rew_<term>`` 0-d
+        tensors, NaN when none ended (computed without waiting for the device), plus the task's logs."""
+        num_done = dones.sum()
+
+        def mean_over_done(v: torch.Tensor) -> torch.Tensor:
+            return torch.where(dones, v, 0.0).sum() / num_done  # 0 / 0 = NaN: no episode ended
+
+        out = {f"rew_{k}": mean_over_done(self._t(v)) for k, v in s.metrics["episode_sums"].items()}
         task_logs = getattr(self.env, "episode_logs", None)  # e.g. the climb curriculum's levels and success
         if task_logs is not None:
             out.update(task_logs({k: self._t(v) for k, v in s.metrics.items() if k != "episode_sums"}, dones))

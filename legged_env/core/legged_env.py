@@ -61,6 +61,9 @@ class LeggedEnv:
         self._template = mjx.make_data(self.mjx_model, impl="jax")
         rng_dr, self._rng = jax.random.split(jax.random.PRNGKey(seed))
         self.model, model_axes, self.dr_params = self._randomize_model(rng_dr)
+        # The env lives on the default device at construction (jax.default_device): model and state committed there.
+        self.device = next(iter(self.dr_params["friction"].devices()))
+        self.model = jax.device_put(self.model, self.device)
         self.reset = jax.jit(jax.vmap(self._reset))
         self.step = jax.jit(jax.vmap(self._step, in_axes=(model_axes, 0, 0)))
 
@@ -123,8 +126,9 @@ class LeggedEnv:
         rngs = jax.random.split(key, self.num_envs)
         state = self.reset(rngs, {**self.dr_params, **self.initial_carry(jax.random.fold_in(key, 1))})
         # Committed to the device like step's outputs: otherwise the first step's inputs differ from the second's
-        # (uncommitted vs committed arrays) and the batched step is traced and compiled twice.
-        return jax.device_put(state, jax.devices()[0])
+        # (uncommitted vs committed arrays) and the batched step is traced and compiled twice. The device is the
+        # one the env was built on (jax.default_device), where its model lives.
+        return jax.device_put(state, self.device)
 
     def step_batched(self, state: State, actions: jax.Array) -> State:
         """Steps every env by one policy step; ``actions`` (num_envs, num_actions)."""

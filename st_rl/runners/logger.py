@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import statistics
 import sys
 import time
@@ -16,12 +17,18 @@ def _fmt_duration(seconds: float) -> str:
 
 
 def episode_means(ep_infos: list[Mapping[str, float | torch.Tensor]]) -> dict[str, float]:
-    """Mean of each ``infos["episode"]`` key over the steps of one iteration that reported it."""
-    values: dict[str, list[float]] = {}
+    """Mean of each ``infos["episode"]`` key over the steps of one iteration that reported a value for it.
+
+    Values are floats or 0-d tensors; NaN means "no episode ended this step" (an env that logs without host
+    syncs reports every key every step), so it is skipped, and a key with no value at all is left out. The
+    tensors are reduced on their device: one transfer per key and iteration.
+    """
+    values: dict[str, list[torch.Tensor]] = {}
     for info in ep_infos:
         for key, value in info.items():
-            values.setdefault(key, []).append(float(value))
-    return {key: statistics.fmean(v) for key, v in values.items()}
+            values.setdefault(key, []).append(torch.as_tensor(value, dtype=torch.float32).reshape(()))
+    means = {key: float(torch.stack([v.to(vs[0].device) for v in vs]).nanmean()) for key, vs in values.items()}
+    return {key: mean for key, mean in means.items() if not math.isnan(mean)}
 
 
 def combine_rank_logs(

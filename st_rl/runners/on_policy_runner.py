@@ -83,6 +83,7 @@ class OnPolicyRunner:
         self._length_buffer: deque[float] = deque(maxlen=100)
         self._cur_reward_sum = torch.zeros(env.num_envs, device=self.device)
         self._cur_episode_length = torch.zeros(env.num_envs, device=self.device)
+        self._finished: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []  # (dones, returns, lengths) per step
         self._iteration_times: deque[float] = deque(maxlen=20)
         self._env_state_restored = False  # set by load(): the envs continue a saved run, keep their episode lengths
 
@@ -187,9 +188,10 @@ class OnPolicyRunner:
                 self.alg.process_env_step(rewards, dones, infos)
                 if infos.get("episode"):
                     ep_infos.append(infos["episode"])
-                self._track_episodes(rewards, dones)
+                self._track_episodes(rewards, dones.bool())
             self._check_obs(obs, privileged_obs)
             self.alg.compute_returns(critic_obs)
+        self._flush_episodes()
         return ep_infos
 
     def _check_obs(self, obs: torch.Tensor, privileged_obs: torch.Tensor | None) -> None:
@@ -214,15 +216,22 @@ class OnPolicyRunner:
         check_finite(torch.where(time_outs, final, 0.0), "final critic observations", segments)
 
     def _track_episodes(self, rewards: torch.Tensor, dones: torch.Tensor) -> None:
-        """Accumulate per-env returns/lengths; push finished episodes into the recent-episode buffers."""
+        """Accumulate per-env returns/lengths on the device; finished episodes are recorded with the step and moved
+        into the recent-episode buffers by :meth:`_flush_episodes` once per rollout (no host sync per step)."""
         self._cur_reward_sum += rewards
         self._cur_episode_length += 1
-        done_ids = dones.nonzero(as_tuple=False).flatten()
-        if done_ids.numel() > 0:
-            self._reward_buffer.extend(self._cur_reward_sum[done_ids].tolist())
-            self._length_buffer.extend(self._cur_episode_length[done_ids].tolist())
-            self._cur_reward_sum[done_ids] = 0
-            self._cur_episode_length[done_ids] = 0
+        self._finished.append((dones.clone(), self._cur_reward_sum.clone(), self._cur_episode_length.clone()))
+        self._cur_reward_sum.masked_fill_(dones, 0.0)
+        self._cur_episode_length.masked_fill_(dones, 0.0)
+
+    def _flush_episodes(self) -> None:
+        """Push this rollout's finished episodes (step order, then env order) into the recent-episode buffers."""
+        if not self._finished:
+            return
+        dones, returns, lengths = (torch.stack(x) for x in zip(*self._finished, strict=True))
+        self._finished.clear()
+        self._reward_buffer.extend(returns[dones].tolist())
+        self._length_buffer.extend(lengths[dones].tolist())
 
     def episode_statistics(self) -> dict[str, float]:
         """Mean return and length of the last (up to 100) finished episodes of this rank's envs; NaN before the
@@ -352,6 +361,10 @@ class OnPolicyRunner:
         checkpoint = {
             "model_state_dict": self.alg.policy.state_dict(),
             "optimizer_state_dict": self.alg.optimizer.state_dict(),
+            # e.g. APPO's discriminator optimiser; {} for PPO
+            "extra_optimizer_state_dicts": {
+                name: opt.state_dict() for name, opt in self.alg.extra_optimizers().items()
+            },
             "iter": self.current_learning_iteration,
             "learning_rate": self.alg.learning_rate,
             "num_obs": self.num_obs,
@@ -383,6 +396,11 @@ class OnPolicyRunner:
             self.alg.policy.load_state_dict(checkpoint["model_state_dict"])
             if load_optimizer:
                 self.alg.optimizer.load_state_dict(checkpoint["optimizer_state_dict"])
+                saved = checkpoint.get("extra_optimizer_state_dicts", {})
+                for name, optimizer in self.alg.extra_optimizers().items():
+                    if name not in saved:
+                        raise ValueError(f"no state for the {name} optimiser")
+                    optimizer.load_state_dict(saved[name])
                 self.alg.learning_rate = self.alg.optimizer.param_groups[0]["lr"]
         except (RuntimeError, ValueError, KeyError) as e:
             raise CheckpointError(f"checkpoint {path} does not fit the policy: {str(e).splitlines()[0]}") from e

@@ -251,10 +251,12 @@ class ClimbTask(WalkTask):
         }
 
     def episode_logs(self, metrics: dict, dones) -> dict:
-        """Curriculum logs (torch, per step with finished episodes): mean level over all envs and the
-        success rate of the episodes that ended at each level (``success_level_<k>``)."""
+        """Curriculum logs (torch 0-d tensors, every step): mean level over all envs and the success rate of the
+        episodes that ended at each level (``success_level_<k>``, NaN where none ended), without host syncs."""
+        levels = metrics["level"].long().reshape(-1, 1)
+        ended_at = (levels == levels.new_tensor(list(range(self.track.num_levels)))) & dones.reshape(-1, 1)
+        success = metrics["goal_reached"].bool().reshape(-1, 1)
+        rates = (ended_at & success).sum(0) / ended_at.sum(0)  # (num_levels,); 0 / 0 = NaN
         logs = {"curriculum_level": metrics["level"].float().mean()}
-        levels, success = metrics["level"][dones].long(), metrics["goal_reached"][dones].float()
-        for k in levels.unique().tolist():
-            logs[f"success_level_{k:02d}"] = success[levels == k].mean()
+        logs.update({f"success_level_{k:02d}": rates[k] for k in range(self.track.num_levels)})
         return logs
