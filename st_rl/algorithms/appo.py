@@ -294,8 +294,8 @@ class APPOAlgoMixin:
         """Replace the task reward ``rewards`` ``(N,)`` by its blend with the style reward of this step's AMP
         transition, store the transition, then PPO's step (time-out bootstrapping on the blended reward).
 
-        Envs that finished this step report their episode sums (mean over those envs) as ``style_reward`` and
-        ``task_reward`` in ``infos["episode"]``, a new dict (the env's own is not modified).
+        Envs that finished this step report their episode sums (mean over those envs; NaN when none finished) as
+        ``style_reward`` and ``task_reward`` in ``infos["episode"]``, a new dict (the env's own is not modified).
         """
         state, next_state = self.amp_transition(dones, infos)
         task_reward = rewards.to(self.device, torch.float32).reshape(-1)
@@ -307,14 +307,31 @@ class APPOAlgoMixin:
         self._style_reward_sum += style_reward
         self._task_reward_sum += task_reward
         done = dones.to(self.device).bool().view(-1)
-        if done.any():
-            episode = dict(infos.get("episode") or {})
-            episode["style_reward"] = self._style_reward_sum[done].mean()
-            episode["task_reward"] = self._task_reward_sum[done].mean()
-            infos["episode"] = episode
-            self._style_reward_sum[done] = 0.0
-            self._task_reward_sum[done] = 0.0
+        num_done = done.sum()  # no host sync: where no env ended, the means are 0 / 0 = NaN (skipped in the logs)
+        episode = dict(infos.get("episode") or {})
+        episode["style_reward"] = torch.where(done, self._style_reward_sum, 0.0).sum() / num_done
+        episode["task_reward"] = torch.where(done, self._task_reward_sum, 0.0).sum() / num_done
+        infos["episode"] = episode
+        self._style_reward_sum.masked_fill_(done, 0.0)
+        self._task_reward_sum.masked_fill_(done, 0.0)
         super().process_env_step(reward, dones, infos)
+
+    def rollout_state(self) -> dict[str, torch.Tensor]:
+        """PPO's plus the previous step's AMP observation and the running episodes' style/task reward sums."""
+        state = super().rollout_state()
+        state.update(style_reward_sum=self._style_reward_sum, task_reward_sum=self._task_reward_sum)
+        if self._amp_state is not None:
+            state["amp_state"] = self._amp_state
+        return state
+
+    def load_rollout_state(self, state: dict[str, torch.Tensor]) -> None:
+        state = dict(state)
+        mine = {key: state.pop(key, None) for key in ("style_reward_sum", "task_reward_sum", "amp_state")}
+        super().load_rollout_state(state)
+        if mine["style_reward_sum"] is not None:
+            self._style_reward_sum = mine["style_reward_sum"].to(self.device).clone()
+            self._task_reward_sum = mine["task_reward_sum"].to(self.device).clone()
+        self._amp_state = None if mine["amp_state"] is None else mine["amp_state"].to(self.device).clone()
 
     # --- learning ----------------------------------------------------------------------------------------------------
     def ppo_parameters(self) -> list[nn.Parameter]:

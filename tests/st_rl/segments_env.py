@@ -92,6 +92,19 @@ class SegmentsEnv(VecEnv):
     def amp_observations(self) -> torch.Tensor:
         return torch.cat([self.pos, self.vel], dim=-1)
 
+    STATE = ("pos", "vel", "target", "friction", "last_action", "episode_length_buf", "episode_sums")
+
+    def get_env_state(self) -> dict[str, torch.Tensor]:
+        """Per-env state plus the generator's (on one row: only for a resume with the same number of processes)."""
+        state = {name: getattr(self, name).clone() for name in self.STATE}
+        state["generator"] = self.generator.get_state().unsqueeze(0)
+        return state
+
+    def set_env_state(self, state: dict[str, torch.Tensor]) -> None:
+        for name in self.STATE:
+            setattr(self, name, state[name].clone())
+        self.generator.set_state(state["generator"][0].clone())
+
     def reset(self):
         self._reset_envs(torch.arange(self.num_envs))
         return self.get_observations(), self.get_privileged_observations()
