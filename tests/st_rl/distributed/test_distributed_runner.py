@@ -83,6 +83,12 @@ def test_checkpoint_moves_between_two_processes_and_one(tmp_path):
     single = OnPolicyRunner(PointMassEnv(num_envs=TOTAL_ENVS), small_cfg(), str(tmp_path / "second"))
     single.load(str(first / "model_2.pt"))
     assert single.current_learning_iteration == 2
+    # the ranks' running-episode counters were gathered into the checkpoint, rank order, and re-split for one process
+    resume = torch.load(first / "model_2.pt", weights_only=True)["resume"]
+    assert resume["world_size"] == 2
+    per_rank = [r["per_env"]["runner/cur_episode_length"] for r in resume["ranks"]]
+    assert [len(x) for x in per_rank] == [TOTAL_ENVS // 2] * 2 and per_rank[0].max() > 0
+    torch.testing.assert_close(single._cur_episode_length, torch.cat(per_rank))
     np.testing.assert_array_equal(flat_params(single), _checkpoint_params(first / "model_2.pt"))
     single.learn(1)
     assert (tmp_path / "second" / "model_3.pt").exists()
