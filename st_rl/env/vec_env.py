@@ -83,9 +83,12 @@ class VecEnv(ABC):
               - ``"time_outs"`` ``(N,)`` bool: ended by the time limit only (a subset of ``dones``);
                 the learner bootstraps these.
               - ``"episode"`` dict ``name -> float | 0-d tensor``: per-term means over the episodes
-                that finished this step (reward terms named ``rew_<term>``); may be empty.
+                that finished this step (reward terms named ``rew_<term>``); may be empty, and a value may be
+                NaN when no episode finished (so an env on an accelerator need not ask the host whether any
+                did); the learner averages each key over the steps that have a value.
               - ``"final_critic_obs"`` ``(N, C)``: critic observation of the final state before the
-                auto-reset; only rows where ``dones`` is True are meaningful.
+                auto-reset; only rows where ``dones`` is True are meaningful, and those of time-outs must be
+                finite (they are bootstrapped). Required at every step.
         """
 
     def get_env_state(self) -> dict[str, torch.Tensor]:
