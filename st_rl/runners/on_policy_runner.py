@@ -28,6 +28,7 @@ from st_rl.modules import build_policy
 from st_rl.modules.actor_critic_recurrent import load_memory_states, memory_states
 from st_rl.runners.config import RunnerCfg, resolve_train_cfg
 from st_rl.runners.logger import Timer, TrainLogger, combine_rank_logs, episode_means
+from st_rl.runners.resume import checkpoint_entry, per_env_group, per_env_of_rank, rank_resume_state
 from st_rl.utils.checkpoint import check_weights_only_safe, read_checkpoint
 from st_rl.utils.distributed import DistributedContext
 from st_rl.utils.errors import CheckpointError, check_finite
@@ -252,70 +253,35 @@ class OnPolicyRunner:
             return
         resume = None  # one process: save() takes this run's own
         if self.dist is not None and not interrupted:
-            resume = self.resume_state_of_ranks(self.dist.gather_objects(self.resume_state()))
+            resume = checkpoint_entry(self.dist.gather_objects(self.resume_state()))
         if self.is_main:
             self.save(os.path.join(self.log_dir, f"model_{self.current_learning_iteration}.pt"), resume=resume)
 
-    # --- exact resume ------------------------------------------------------------------------------------------------
+    # --- exact resume (see st_rl/runners/resume.py) -------------------------------------------------------------------
     def resume_state(self) -> dict[str, Any]:
         """What this rank's run needs to continue exactly as it would have without a stop, between iterations:
         the torch RNG, the env state (:meth:`VecEnv.get_env_state`), the policy's memory of the running episodes,
-        the per-env episode counters and the recent-episode buffers, and the algorithm's per-env rollout state.
-
-        Per-env tensors sit under ``"per_env"`` as ``name -> (tensor, env axis)``, so that a run resumed with
-        another number of processes (same total envs) can split them anew."""
+        the algorithm's per-env rollout state, the per-env episode counters and the recent-episode buffers."""
         per_env = {f"env/{k}": (v, 0) for k, v in self.env.get_env_state().items()}
         per_env.update({f"memory/{k}": (v, 1) for k, v in memory_states(self.alg.policy).items()})
         per_env.update({f"algorithm/{k}": (v, 0) for k, v in self.alg.rollout_state().items()})
-        per_env["runner/cur_reward_sum"] = (self._cur_reward_sum.clone(), 0)
-        per_env["runner/cur_episode_length"] = (self._cur_episode_length.clone(), 0)
-        return {
-            "torch_rng": torch.get_rng_state(),
-            "reward_buffer": list(self._reward_buffer),
-            "length_buffer": list(self._length_buffer),
-            "per_env": {k: v.detach().cpu() for k, (v, _) in per_env.items()},
-            "env_axis": {k: axis for k, (_, axis) in per_env.items()},
-        }
+        per_env["runner/cur_reward_sum"] = (self._cur_reward_sum, 0)
+        per_env["runner/cur_episode_length"] = (self._cur_episode_length, 0)
+        return rank_resume_state(per_env, self._reward_buffer, self._length_buffer)
 
-    @staticmethod
-    def resume_state_of_ranks(ranks: list[dict[str, Any]]) -> dict[str, Any]:
-        """The checkpoint entry of every rank's :meth:`resume_state`, in rank order."""
-        return {"world_size": len(ranks), "ranks": ranks}
-
-    def _restore(self, resume: dict[str, Any], path: str) -> None:
-        """Continue from a checkpoint's resume entry: this rank's own state when the number of processes is the
-        same; otherwise the per-env tensors of all saved ranks, concatenated and split anew (RNG and episode
-        buffers of the rank of the same index, if any)."""
+    def _restore(self, entry: dict[str, Any], path: str) -> None:
+        """Continue from a checkpoint's ``"resume"`` entry (split anew for another number of processes)."""
         rank = self.dist.rank if self.dist is not None else 0
-        ranks = resume["ranks"]
-        if len(ranks) == self.world_size:
-            mine = ranks[rank]
-            per_env = mine["per_env"]
-        else:
-            mine = ranks[rank] if rank < len(ranks) else None
-            axes = ranks[0]["env_axis"]
-            n = self.env.num_envs
-            per_env = {}
-            for key, axis in axes.items():
-                full = torch.cat([r["per_env"][key] for r in ranks], dim=axis)
-                if full.shape[axis] != n * self.world_size:
-                    raise CheckpointError(
-                        f"checkpoint {path} holds {full.shape[axis]} envs ({len(ranks)} processes), this run has "
-                        f"{n * self.world_size}: the env state cannot be continued (start a new run with --init_from)"
-                    )
-                per_env[key] = full.narrow(axis, rank * n, n)
-
-        def group(prefix: str) -> dict[str, torch.Tensor]:
-            return {k[len(prefix) :]: v.to(self.device) for k, v in per_env.items() if k.startswith(prefix)}
-
+        per_env, mine = per_env_of_rank(entry, rank, self.world_size, self.env.num_envs, path)
         try:
-            self.env.set_env_state({k[len("env/") :]: v for k, v in per_env.items() if k.startswith("env/")})
-            load_memory_states(self.alg.policy, group("memory/"))
-            self.alg.load_rollout_state(group("algorithm/"))
+            self.env.set_env_state(per_env_group(per_env, "env", torch.device("cpu")))
+            load_memory_states(self.alg.policy, per_env_group(per_env, "memory", self.device))
+            self.alg.load_rollout_state(per_env_group(per_env, "algorithm", self.device))
         except ValueError as e:
             raise CheckpointError(f"checkpoint {path} does not fit this run: {str(e).splitlines()[0]}") from e
-        self._cur_reward_sum = per_env["runner/cur_reward_sum"].to(self.device).clone()
-        self._cur_episode_length = per_env["runner/cur_episode_length"].to(self.device).clone()
+        counters = per_env_group(per_env, "runner", self.device)
+        self._cur_reward_sum = counters["cur_reward_sum"].clone()
+        self._cur_episode_length = counters["cur_episode_length"].clone()
         if mine is not None:
             torch.set_rng_state(mine["torch_rng"])
             self._reward_buffer = deque(mine["reward_buffer"], maxlen=100)
@@ -374,7 +340,7 @@ class OnPolicyRunner:
             "resume": resume,
         }
         if resume is None and self.dist is None:
-            checkpoint["resume"] = self.resume_state_of_ranks([self.resume_state()])
+            checkpoint["resume"] = checkpoint_entry([self.resume_state()])
         atomic_write(path, lambda tmp_path: torch.save(checkpoint, tmp_path))
 
     def load(self, path: str, load_optimizer: bool = True, load_resume_state: bool = True) -> dict | None:
