@@ -9,6 +9,7 @@ from st_rl.modules.actor_critic_recurrent import ActorCriticRecurrent
 from st_rl.modules.state_adaptor import PrivilegeEstimatorMixin, PrivilegeStateAc, PrivilegeStateAcRecurrent
 from st_rl.modules.state_estimator import EstimatorMixin, StateAc, StateAcRecurrent
 from st_rl.utils.export import export_max_abs_diff
+from tests.st_rl.rollouts import collect_rollout
 from tests.st_rl.velocity_env import SEGMENTS, VelocityEnv
 
 NUM_OBS = 11
@@ -145,13 +146,7 @@ def _first_batch_log_ratio(alg: EstimatorPPO) -> tuple[torch.Tensor, float]:
     any optimiser step), and the fraction of steps whose stored stage choice was to substitute."""
     env = VelocityEnv(num_envs=8, max_episode_length=6)
     alg.init_storage(env.num_envs, 8, (env.num_obs,), (env.num_privileged_obs,), (env.num_actions,))
-    obs, critic_obs = env.reset()
-    with torch.inference_mode():
-        for _ in range(8):
-            actions = alg.act(obs, critic_obs)
-            obs, critic_obs, rewards, dones, extras = env.step(actions)
-            alg.process_env_step(rewards, dones, extras)
-        alg.compute_returns(critic_obs)
+    collect_rollout(alg, env, 8)
     substituted = [mask.float().mean().item() for mask in alg.storage.substitution_masks.values()]
     batch = next(iter(alg._mini_batches()))
     alg.compute_losses(batch)

@@ -20,6 +20,7 @@ from torch.distributions import Normal
 from st_rl.algorithms.ppo import PPO
 from st_rl.modules import ActorCritic, ActorCriticRecurrent
 from tests.st_rl.dummy_env import PointMassEnv
+from tests.st_rl.rollouts import collect_rollout
 
 
 def _recurrent(rnn_type: str, num_obs: int = 3, num_critic_obs: int = 3, layers: int = 1) -> ActorCriticRecurrent:
@@ -78,16 +79,6 @@ def test_process_env_step_resets_the_recurrent_state_of_done_envs(rnn_type):
 
 
 # --- 2. advantages normalised before the surrogate ---------------------------------------------------------------
-def _collect_point_mass(ppo: PPO, env: PointMassEnv, steps: int) -> None:
-    obs, critic_obs = env.get_observations(), env.get_privileged_observations()
-    with torch.inference_mode():
-        for _ in range(steps):
-            actions = ppo.act(obs, critic_obs)
-            obs, critic_obs, rewards, dones, infos = env.step(actions)
-            ppo.process_env_step(rewards, dones, infos)
-        ppo.compute_returns(critic_obs)
-
-
 def _hand_surrogate(storage, std: torch.Tensor, advantages: torch.Tensor, clip: float) -> torch.Tensor:
     """Clipped surrogate over the whole rollout when the policy's mean is the rollout's and its std is ``std``."""
     mu = storage.mu.flatten(0, 1)
@@ -108,7 +99,7 @@ def test_surrogate_uses_advantages_normalised_over_the_rollout(recurrent):
         policy = ActorCritic(4, 5, 2, actor_hidden_dims=[8], critic_hidden_dims=[8])
     ppo = PPO(policy, num_learning_epochs=1, num_mini_batches=1, clip_param=0.2)
     ppo.init_storage(4, 6, (4,), (5,), (2,))
-    _collect_point_mass(ppo, env, 6)
+    collect_rollout(ppo, env, 6)
     with torch.no_grad():
         policy.std.copy_(torch.tensor([0.7, 1.4]))  # the mean is the rollout's, the ratio is not 1 and varies
     raw = ppo.storage.advantages.flatten()

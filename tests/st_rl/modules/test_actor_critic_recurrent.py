@@ -10,6 +10,7 @@ from st_rl.modules.actor_critic_recurrent import Memory
 from st_rl.utils.config import ConfigError
 from st_rl.utils.export import export_max_abs_diff
 from tests.st_rl.dummy_env import PointMassEnv
+from tests.st_rl.rollouts import collect_rollout
 
 
 def _policy(rnn_type="gru", layers=1, normalization=False) -> ActorCriticRecurrent:
@@ -80,16 +81,6 @@ def test_unknown_rnn_type_and_build_by_name_validates_mixin_keys():
         build_policy({"class_name": "ActorCriticRecurrent", "rnn_hiden_size": 4}, 4, 4, 2)
 
 
-def _collect(alg: PPO, env: PointMassEnv, steps: int) -> None:
-    obs, critic_obs = env.get_observations(), env.get_privileged_observations()
-    with torch.inference_mode():
-        for _ in range(steps):
-            actions = alg.act(obs, critic_obs)
-            obs, critic_obs, rewards, dones, infos = env.step(actions)
-            alg.process_env_step(rewards, dones, infos)
-        alg.compute_returns(critic_obs)
-
-
 @pytest.mark.parametrize("rnn_type", ["gru", "lstm"])
 def test_recurrent_batches_reproduce_rollout_log_probs_and_values(rnn_type):
     """Replaying the padded trajectories from their stored start states gives the rollout-time outputs."""
@@ -97,7 +88,7 @@ def test_recurrent_batches_reproduce_rollout_log_probs_and_values(rnn_type):
     env = PointMassEnv(num_envs=8, max_episode_length=5, privileged=True)
     alg = PPO(_policy(rnn_type, layers=2), num_mini_batches=2)
     alg.init_storage(8, 12, (4,), (5,), (2,))
-    _collect(alg, env, 12)
+    collect_rollout(alg, env, 12)
     assert alg.storage.dones.sum() >= 8  # several trajectories per env
     for batch in alg.storage.recurrent_mini_batch_generator(num_mini_batches=2, num_epochs=2):
         with torch.no_grad():
@@ -116,10 +107,10 @@ def test_replay_fails_without_the_stored_start_states():
     env = PointMassEnv(num_envs=4, max_episode_length=5, privileged=True)
     alg = PPO(_policy(), num_mini_batches=1)
     alg.init_storage(4, 6, (4,), (5,), (2,))
-    _collect(alg, env, 6)  # the first rollout starts from zeros; a second one starts mid-episode
-    _collect(alg, env, 0)
+    collect_rollout(alg, env, 6)  # the first rollout starts from zeros; a second one starts mid-episode
+    collect_rollout(alg, env, 0)
     alg.storage.clear()
-    _collect(alg, env, 6)
+    collect_rollout(alg, env, 6)
     batch = next(alg.storage.recurrent_mini_batch_generator(1, 1))
     with torch.no_grad():
         alg.policy.update_distribution(batch.observations, batch.masks, {})
