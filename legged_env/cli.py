@@ -2,6 +2,13 @@
 
 legged_gym-style flags, a task's YAML config resolved against every default, ``--set`` overrides,
 run directories, and one clear error line (non-zero exit) for every bad input.
+
+Bad input is reported as ONE ``error: ...`` line on stderr and exit code 2, before any run directory is
+written: argparse values (:class:`ArgumentParser`), config keys and values (:func:`load_config`,
+:func:`st_rl.runners.config.resolve_train_cfg`), and what a constructor rejects while building the env,
+the policy or the algorithm from the config (:func:`build_task`, :func:`build_runner`,
+:func:`st_rl.modules.build_policy`), all as :class:`ConfigError` or :class:`CheckpointError`. Any other
+exception is a bug and keeps its traceback.
 """
 
 import argparse
@@ -11,7 +18,8 @@ import signal
 import sys
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
@@ -28,14 +36,60 @@ SECTIONS = ("env", "policy", "algorithm", "runner")
 TRAIN_SECTIONS = ("policy", "algorithm", "runner")
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with the scripts' error convention: one ``error: ...`` line and exit 2 (no usage dump)."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
+def int_at_least(low: int, note: str = "") -> Callable[[str], int]:
+    """An argparse ``type``: an integer >= ``low`` (``note`` explains a special value, e.g. -1)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < low:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {low}{note}, got {text!r}")
+        return value
+
+    return parse
+
+
+def positive_float(text: str) -> float:
+    """An argparse ``type``: a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (0.0 < value < float("inf")):
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+    return value
+
+
+def int_list_at_least(low: int) -> Callable[[str], list[int]]:
+    """An argparse ``type``: comma-separated integers, each >= ``low`` (``"256,1024"`` -> ``[256, 1024]``)."""
+    one = int_at_least(low)
+
+    def parse(text: str) -> list[int]:
+        try:
+            return [one(item) for item in text.split(",")]
+        except argparse.ArgumentTypeError:
+            raise argparse.ArgumentTypeError(f"expected comma-separated integers >= {low}, got {text!r}") from None
+
+    return parse
+
+
 def base_parser(description: str) -> argparse.ArgumentParser:
     """Flags every script takes (legged_gym's names)."""
-    p = argparse.ArgumentParser(description=description)
+    p = ArgumentParser(description=description)
     p.add_argument("--task", default="walk", help="registered task name (default: walk)")
     p.add_argument("--config", default=None, help="YAML config (default: configs/<task>.yaml)")
     p.add_argument(
         "--num_envs",
-        type=int,
+        type=int_at_least(1),
         default=None,
         help="number of parallel envs in total; with N processes (--nproc, torchrun) each runs num_envs / N",
     )
@@ -43,7 +97,12 @@ def base_parser(description: str) -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda:0 (default: cpu)")
     p.add_argument("--experiment_name", default=None, help="logs/<experiment_name>/ (default: runner.experiment_name)")
     p.add_argument("--load_run", default=None, help="run directory name under logs/<experiment>, or -1 for the latest")
-    p.add_argument("--checkpoint", type=int, default=-1, help="model_<iter>.pt to load, -1 for the latest")
+    p.add_argument(
+        "--checkpoint",
+        type=int_at_least(-1, " (-1: the latest)"),
+        default=-1,
+        help="model_<iter>.pt to load, -1 for the latest",
+    )
     p.add_argument("--headless", action="store_true", help="accepted for legged_gym compatibility (always headless)")
     p.add_argument("--log_root", default="logs", help="root of run directories (default: ./logs)")
     p.add_argument(
@@ -132,12 +191,13 @@ def resolve_config(spec: TaskSpec, raw: dict, source: str, overrides: list[str])
     open_keys = frozenset(f"env.{k}" for k in spec.open_keys)
     env = merge_strict(spec.default_config(), raw.get("env") or {}, source, "env", open_keys)
     train_raw = {k: dict(raw.get(k) or {}) for k in TRAIN_SECTIONS}
-    train_items = []
+    env_items, train_items = [], []
     for item in overrides:
         path, value = parse_override(item)
         where = f"--set {item}"
         if path[0] == "env":
             env = merge_strict(env, _nested(path[1:], value), where, "env", open_keys, replace_open=False)
+            env_items.append(where)
         else:
             section = dict(train_raw[path[0]])
             node = section
@@ -149,9 +209,31 @@ def resolve_config(spec: TaskSpec, raw: dict, source: str, overrides: list[str])
             train_items.append(where)
     # Checked once, after every override: switching policy.class_name may need keys that later items set.
     train = resolve_train_cfg(train_raw, f"{source} with {', '.join(train_items)}" if train_items else source)
-    if env["num_envs"] < 1:
-        raise ConfigError(f"env.num_envs must be >= 1, got {env['num_envs']}")
+    check_env_cfg(env, f"{source} with {', '.join(env_items)}" if env_items else source)
     return {"env": env, **train}
+
+
+def check_env_cfg(env: dict, source: str) -> None:
+    """ConfigError naming the key for the env values a task looks up by count or by name: checked here, before
+    the env is built, so the message names ``env.<key>`` and nothing slow has run yet."""
+    if env["num_envs"] < 1:
+        raise ConfigError(f"env.num_envs in {source} must be >= 1, got {env['num_envs']}")
+    from legged_env.robots import ROBOTS
+
+    if "robot" in env and env["robot"] not in ROBOTS:
+        raise ConfigError(f"env.robot in {source} must be one of {', '.join(sorted(ROBOTS))}, got {env['robot']!r}")
+
+
+def check_device(device: str) -> None:
+    """ConfigError for a ``--device`` torch cannot parse or this machine does not have (e.g. cuda without a GPU)."""
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError) as e:
+        raise ConfigError(f"--device {device!r} is not a torch device ({str(e).splitlines()[0]})") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"--device {device!r}: CUDA is not available (torch {torch.__version__}, no usable GPU)")
 
 
 def load_config(args: argparse.Namespace) -> tuple[TaskSpec, dict, str]:
@@ -175,14 +257,48 @@ def load_config(args: argparse.Namespace) -> tuple[TaskSpec, dict, str]:
             flags.append(f"runner.load_run={json.dumps(str(args.load_run))}")
         flags.append(f"runner.checkpoint={args.checkpoint}")
     cfg = resolve_config(spec, read_yaml(path), str(path), flags + list(args.overrides))
+    check_device(args.device)
     return spec, cfg, str(path)
+
+
+@contextmanager
+def config_errors(what: str) -> Iterator[None]:
+    """Turns a ValueError/TypeError raised while building an object from the config into a ConfigError that
+    names ``what`` (the section and file), so it prints as one line. Only constructor calls go in here:
+    an error anywhere else is a bug and keeps its traceback. A ConfigError passes unchanged."""
+    try:
+        yield
+    except ConfigError:
+        raise
+    except (ValueError, TypeError) as e:
+        raise ConfigError(f"{what}: {e}") from e
+
+
+def build_task(spec: TaskSpec, env_cfg: dict, seed: int, source: str = "<config>"):
+    """The JAX task of ``env_cfg`` (not compiled yet: that happens in TorchVecEnv); a value the task's
+    constructor rejects is a ConfigError naming the env section."""
+    with config_errors(f"env of task {spec.name} in {source}"):
+        return spec.env_class(env_cfg, env_cfg["num_envs"], seed=seed, source=source)
 
 
 def make_env(spec: TaskSpec, env_cfg: dict, seed: int, device: str, source: str = "<config>"):
     """Builds the JAX task and wraps it as a torch VecEnv."""
     from legged_env.torch_vec_env import TorchVecEnv  # imports jax; keep `--help` fast
 
-    return TorchVecEnv(spec.env_class(env_cfg, env_cfg["num_envs"], seed=seed, source=source), device=device)
+    return TorchVecEnv(build_task(spec, env_cfg, seed, source), device=device)
+
+
+def build_runner(env, cfg: dict, log_dir: str | None, device: str, source: str, dist=None):
+    """``OnPolicyRunner`` for ``cfg``'s training sections; writes nothing (the run directory is made by ``learn``).
+
+    The policy's constructor errors already arrive as ConfigError (st_rl.modules.build_policy); what the
+    algorithm's constructor (or its storage) rejects becomes one naming the algorithm section.
+    """
+    from st_rl.runners import OnPolicyRunner
+
+    train_cfg = {k: cfg[k] for k in TRAIN_SECTIONS}
+    with config_errors(f"algorithm {cfg['algorithm']['class_name']} in {source}"):
+        return OnPolicyRunner(env, train_cfg, log_dir, device, source, dist=dist)
 
 
 def per_rank_env_cfg(env_cfg: dict, world_size: int) -> dict:
@@ -257,7 +373,7 @@ def build_frozen_policy(cfg: dict, task, source: str, device: str):
         task.num_actions,
         OrderedDict(task.actor_obs.segments),
         OrderedDict(task.critic_obs.segments),
-        source=f"policy in {source}",
+        source=source,
     )
     return policy.to(device).eval(), policy_cfg
 
@@ -279,6 +395,7 @@ def resolve_env_overrides(spec: TaskSpec, env_cfg: dict, overrides: list[str]) -
     for item in overrides:
         path, value = parse_override(item)
         env = merge_strict(env, _nested(path[1:], value), f"--set {item}", "env", open_keys, replace_open=False)
+    check_env_cfg(env, "config.json with the --set items" if overrides else "config.json")
     return env
 
 

@@ -20,24 +20,27 @@ from st_rl.utils import distributed
 distributed.prepare_worker_environment()  # under torchrun: XLA flags before legged_env imports jax
 
 from legged_env import cli  # noqa: E402
+from st_rl.runners.config import check_mini_batches  # noqa: E402
 
 
 def main(args) -> int:
     if distributed.launched_by_torchrun():
         return rank_main(args)
-    sizes = [int(s) for s in args.sizes.split(",")]
-    # A fresh cache directory makes the first compile a cold one, and leaves the user's cache alone.
-    os.environ["LEGGED_ENV_JAX_CACHE"] = tempfile.mkdtemp(prefix="legged_env_bench_cache_")
+    sizes = args.sizes
     spec, cfg, source = cli.load_config(args)
     nprocs = [distributed.resolve_nproc(n, args.device) for n in args.nproc.split(",")] if args.nproc else []
     for n in nprocs:
         cli.per_rank_env_cfg({**cfg["env"], "num_envs": args.ppo_envs}, n)
+    # The PPO timing's mini-batches, checked before any env is built.
+    check_mini_batches(cfg, args.ppo_envs, source, "--ppo_envs")
+    # A fresh cache directory makes the first compile a cold one, and leaves the user's cache alone. Made after
+    # the checks above (a bad argument leaves no directory behind), before the first env reads it.
+    os.environ["LEGGED_ENV_JAX_CACHE"] = tempfile.mkdtemp(prefix="legged_env_bench_cache_")
 
     import jax
     import torch
 
     from legged_env.benchmark import time_env_steps, time_first_step, time_ppo_iterations
-    from st_rl.runners import OnPolicyRunner
 
     def env_with(n: int):
         return cli.make_env(spec, {**cfg["env"], "num_envs": n}, 0, args.device, source)
@@ -59,7 +62,7 @@ def main(args) -> int:
     result["env_steps_per_s"] = rates
     env = env_with(args.ppo_envs)
     # No log_dir and no learn(): nothing is written.
-    runner = OnPolicyRunner(env, {k: cfg[k] for k in cli.TRAIN_SECTIONS}, None, args.device, source)
+    runner = cli.build_runner(env, cfg, None, args.device, source)
     cli.attach_reference_motion(runner, env, cfg, source)
     ppo = time_ppo_iterations(runner, args.ppo_iterations)
     result["ppo_iteration"] = {"num_envs": args.ppo_envs, **{k: round(v, 3) for k, v in ppo.items()}}
@@ -138,13 +141,11 @@ def rank_main(args) -> int:
         raise cli.ConfigError("the multi-process benchmark needs at least 2 processes")
     try:
         from legged_env.benchmark import time_ranks
-        from st_rl.runners import OnPolicyRunner
         from st_rl.utils.io import atomic_write_json
 
         env_cfg = cli.per_rank_env_cfg({**cfg["env"], "num_envs": args.ppo_envs}, dist.world_size)
         env = cli.make_env(spec, env_cfg, dist.rank, str(dist.device), source)
-        train_cfg = {k: cfg[k] for k in cli.TRAIN_SECTIONS}
-        runner = OnPolicyRunner(env, train_cfg, None, str(dist.device), source, dist=dist)
+        runner = cli.build_runner(env, cfg, None, str(dist.device), source, dist=dist)
         cli.attach_reference_motion(runner, env, cfg, source)
         result = time_ranks(env, runner, dist, args.steps, args.repeats, args.ppo_iterations)
         if dist.is_main and args.json_out:
@@ -156,11 +157,19 @@ def rank_main(args) -> int:
 
 if __name__ == "__main__":
     parser = cli.base_parser(__doc__)
-    parser.add_argument("--sizes", default="256,1024,4096", help="comma-separated num_envs to time")
-    parser.add_argument("--steps", type=int, default=50, help="env steps per timing")
-    parser.add_argument("--repeats", type=int, default=5, help="timings per size (the median is reported)")
-    parser.add_argument("--ppo_envs", type=int, default=1024, help="num_envs of the PPO iteration timing")
-    parser.add_argument("--ppo_iterations", type=int, default=3, help="PPO iterations timed (median reported)")
+    parser.add_argument(
+        "--sizes", type=cli.int_list_at_least(1), default=[256, 1024, 4096], help="comma-separated num_envs to time"
+    )
+    parser.add_argument("--steps", type=cli.int_at_least(1), default=50, help="env steps per timing")
+    parser.add_argument(
+        "--repeats", type=cli.int_at_least(1), default=5, help="timings per size (the median is reported)"
+    )
+    parser.add_argument(
+        "--ppo_envs", type=cli.int_at_least(1), default=1024, help="num_envs of the PPO iteration timing"
+    )
+    parser.add_argument(
+        "--ppo_iterations", type=cli.int_at_least(1), default=3, help="PPO iterations timed (median reported)"
+    )
     parser.add_argument(
         "--nproc",
         default=None,

@@ -32,7 +32,7 @@ def main(args) -> int:
     from st_rl.utils.io import atomic_write_json
 
     # Only the task description is needed (no stepping), so the env is built but never run.
-    env = spec.env_class(env_cfg, 1, seed=0, source=source)
+    env = cli.build_task(spec, env_cfg, 0, source)
     if frozen:
         policy, _ = cli.build_frozen_policy(cfg, env, source, "cpu")
     else:

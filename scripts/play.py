@@ -43,15 +43,16 @@ def main(args) -> int:
     from st_rl.utils.checkpoint import load_policy_from_run
     from st_rl.utils.io import atomic_write_json
 
-    task = spec.env_class(env_cfg, env_cfg["num_envs"], seed=seed, source=source)  # compiled below, in TorchVecEnv
+    task = cli.build_task(spec, env_cfg, seed, source)  # compiled below, in TorchVecEnv
     if frozen:  # sub-policies load before the env compiles, so a bad path fails fast
         policy, policy_cfg = cli.build_frozen_policy(cfg, task, source, args.device)
-        os.makedirs(run_dir, exist_ok=True)
-        atomic_write_json(os.path.join(run_dir, "config.json"), {**cfg, "env": env_cfg, "policy": policy_cfg})
     else:
         policy = load_policy_from_run(run_dir, cli.checkpoint_iteration(path), args.device)
     env = TorchVecEnv(task, device=args.device)
     cli.check_policy_fits(policy, env, path or source)
+    if frozen:  # the new run directory is written only once everything is built and fits
+        os.makedirs(run_dir, exist_ok=True)
+        atomic_write_json(os.path.join(run_dir, "config.json"), {**cfg, "env": env_cfg, "policy": policy_cfg})
     selections = []
 
     def act(obs):
@@ -84,7 +85,9 @@ def main(args) -> int:
 
 if __name__ == "__main__":
     parser = cli.base_parser(__doc__)
-    parser.add_argument("--num_episodes", type=int, default=100, help="episodes to evaluate (one per env)")
+    parser.add_argument(
+        "--num_episodes", type=cli.int_at_least(1), default=100, help="episodes to evaluate (one per env)"
+    )
     parser.add_argument("--video", action="store_true", help="write an mp4 of env 0 (set MUJOCO_GL=egl headless)")
     parser.add_argument(
         "--perturbed", action="store_true", help="keep training's observation noise and pushes (default: both off)"

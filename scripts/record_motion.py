@@ -50,8 +50,6 @@ def main(args) -> int:
         raise ConfigError(
             f"--command {args.command} is below env.commands.zero_below {zero_below}: the env would command zero"
         )
-    if args.seconds <= 0:
-        raise ConfigError(f"--seconds must be positive, got {args.seconds}")
     seed = args.seed if args.seed is not None else 0
 
     import torch
@@ -113,8 +111,10 @@ def main(args) -> int:
 
 if __name__ == "__main__":
     parser = cli.base_parser(__doc__)
-    parser.add_argument("--seconds", type=float, default=10.0, help="longest clip to record (s, default 10)")
+    parser.add_argument(
+        "--seconds", type=cli.positive_float, default=10.0, help="longest clip to record (s, default 10)"
+    )
     parser.add_argument("--command", type=float, default=0.6, help="forward velocity command (m/s, default 0.6)")
-    parser.add_argument("--weight", type=float, default=1.0, help="sampling weight stored in the clip")
+    parser.add_argument("--weight", type=cli.positive_float, default=1.0, help="sampling weight stored in the clip")
     parser.add_argument("--output", default=None, help="clip path (default: <run>/motions/recorded.npz)")
     cli.run_main(main, parser)

@@ -15,6 +15,7 @@ from st_rl.utils import distributed
 distributed.prepare_worker_environment()  # under torchrun: XLA flags before legged_env imports jax
 
 from legged_env import cli  # noqa: E402
+from st_rl.runners.config import check_mini_batches  # noqa: E402
 from st_rl.utils.config import ConfigError  # noqa: E402
 
 
@@ -47,16 +48,16 @@ def train(args, spec, cfg: dict, source: str, dist: distributed.DistributedConte
     if args.init_from:
         cli.init_from_checkpoint(args.init_from, args.checkpoint)  # a missing run fails before the env is built
     cli.resolve_motion_files(cfg["algorithm"].get("motion_files") or [], source)  # fail before building the env
-    log_dir = cli.new_run_dir(args.log_root, experiment, runner_cfg["run_name"])
     rank, world_size = (dist.rank, dist.world_size) if dist is not None else (0, 1)
     env_cfg = cli.per_rank_env_cfg(cfg["env"], world_size)
+    check_mini_batches(cfg, env_cfg["num_envs"], source)  # else the first update fails, after the env is built
     device = str(dist.device) if dist is not None else args.device
-
-    from st_rl.runners import OnPolicyRunner  # heavy imports after the argument checks
+    # Only the path: the directory is created by runner.learn(), after everything below has been built, so a
+    # config a constructor rejects leaves no empty run behind.
+    log_dir = cli.new_run_dir(args.log_root, experiment, runner_cfg["run_name"])
 
     env = cli.make_env(spec, env_cfg, runner_cfg["seed"] + rank, device, source)
-    train_cfg = {k: cfg[k] for k in cli.TRAIN_SECTIONS}
-    runner = OnPolicyRunner(env, train_cfg, log_dir, device, source, dist=dist)
+    runner = cli.build_runner(env, cfg, log_dir, device, source, dist=dist)
     cli.attach_reference_motion(runner, env, cfg, source)  # APPO: reference clips checked before training
     is_main = rank == 0
     if resume_path is not None:
@@ -81,7 +82,7 @@ def train(args, spec, cfg: dict, source: str, dist: distributed.DistributedConte
 
 if __name__ == "__main__":
     parser = cli.base_parser(__doc__)
-    parser.add_argument("--max_iterations", type=int, default=None, help="learning iterations to run")
+    parser.add_argument("--max_iterations", type=cli.int_at_least(0), default=None, help="learning iterations to run")
     parser.add_argument("--run_name", default=None, help="suffix of the run directory name")
     parser.add_argument("--resume", action="store_true", help="continue from --load_run/--checkpoint")
     parser.add_argument(

@@ -108,19 +108,30 @@ def build_policy(
     """Build the policy named by ``policy_cfg["class_name"]`` with env sizes and segments injected.
 
     ``amp_obs_segments`` (the env's AMP observation layout) goes only to classes that take it (AMP policies).
+
+    Raises:
+        ConfigError: what :func:`resolve_policy_cfg` rejects, and a ValueError/TypeError of the class's
+            constructor (a value it rejects, e.g. a segment name the observation lacks), naming the class and
+            ``source``; other exceptions pass unchanged (they are bugs, not bad config).
     """
     resolved = resolve_policy_cfg(policy_cfg, source)
-    cls = POLICY_CLASSES[resolved.pop("class_name")]
+    class_name = resolved.pop("class_name")
+    cls = POLICY_CLASSES[class_name]
     if "amp_obs_segments" in signature_params(cls):
         resolved["amp_obs_segments"] = amp_obs_segments
-    return cls(
-        num_actor_obs=num_obs,
-        num_critic_obs=num_critic_obs,
-        num_actions=num_actions,
-        obs_segments=obs_segments,
-        privileged_obs_segments=privileged_obs_segments,
-        **resolved,
-    )
+    try:
+        return cls(
+            num_actor_obs=num_obs,
+            num_critic_obs=num_critic_obs,
+            num_actions=num_actions,
+            obs_segments=obs_segments,
+            privileged_obs_segments=privileged_obs_segments,
+            **resolved,
+        )
+    except ConfigError:
+        raise
+    except (ValueError, TypeError) as e:
+        raise ConfigError(f"policy.class_name {class_name} in {source}: {e}") from e
 
 
 __all__ = [

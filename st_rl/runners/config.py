@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from st_rl.algorithms import ALGORITHM_CLASSES
-from st_rl.modules import resolve_policy_cfg
+from st_rl.modules import POLICY_CLASSES, resolve_policy_cfg
 from st_rl.utils.config import ConfigError, resolve_kwargs
 
 SECTIONS = ("policy", "algorithm", "runner")
@@ -41,8 +42,99 @@ class RunnerCfg:
     print_progress: bool = True
 
 
+# Value checks by section and key, run when the config is resolved: a bad value then fails in a second, naming
+# its key, instead of inside a constructor after the env has been built and compiled (or, like
+# num_mini_batches=0, as a ZeroDivisionError in the first update, after the run directory was written).
+# A key is checked only where the resolved section has it (PPO's keys are shared by every algorithm class).
+ValueCheck = tuple[Callable[[Any], bool], str]
+
+
+def _at_least(low: float) -> ValueCheck:
+    return (lambda v: v >= low), f">= {low}"
+
+
+def _above(low: float) -> ValueCheck:
+    return (lambda v: v > low), f"> {low}"
+
+
+def _one_of(*choices: str) -> ValueCheck:
+    return (lambda v: v in choices), f"one of {', '.join(choices)}"
+
+
+_UNIT: ValueCheck = (lambda v: 0.0 <= v <= 1.0), "in [0, 1]"
+_LAYER_SIZES: ValueCheck = (
+    lambda v: all(isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in v),
+    "a list of layer sizes >= 1",
+)
+
+VALUE_CHECKS: dict[str, dict[str, ValueCheck]] = {
+    "policy": {
+        "actor_hidden_dims": _LAYER_SIZES,
+        "critic_hidden_dims": _LAYER_SIZES,
+        "init_noise_std": _above(0),
+        "rnn_type": _one_of("gru", "lstm"),
+        "rnn_hidden_size": _at_least(1),
+        "rnn_num_layers": _at_least(1),
+        "visual_latent_size": _at_least(1),
+    },
+    "algorithm": {
+        "num_learning_epochs": _at_least(1),
+        "num_mini_batches": _at_least(1),
+        "clip_param": _above(0),
+        "gamma": _UNIT,
+        "lam": _UNIT,
+        "learning_rate": _above(0),
+        "max_grad_norm": _above(0),
+        "schedule": _one_of("adaptive", "fixed"),
+        "desired_kl": _above(0),
+        "clip_min_std": _at_least(0),
+    },
+    "runner": {
+        "num_steps_per_env": _at_least(1),
+        "max_iterations": _at_least(0),
+        "save_interval": _at_least(1),
+    },
+}
+
+
+def check_values(section: str, values: dict[str, Any], source: str) -> None:
+    """ConfigError ``"<section>.<key> in <source> must be <rule>, got <value>"`` for the first value of a resolved
+    section that breaks its :data:`VALUE_CHECKS` rule (types were checked by ``resolve_kwargs`` already)."""
+    for key, (ok, rule) in VALUE_CHECKS.get(section, {}).items():
+        if key in values and values[key] is not None and not ok(values[key]):
+            raise ConfigError(f"{section}.{key} in {source} must be {rule}, got {values[key]!r}")
+
+
+def check_mini_batches(
+    train_cfg: dict[str, dict[str, Any]], num_envs: int, source: str, num_envs_name: str = "env.num_envs"
+) -> None:
+    """ConfigError when ``algorithm.num_mini_batches`` of the resolved ``train_cfg`` cannot split one rollout of
+    ``num_envs`` envs (this process's share): a feed-forward policy's mini-batches split the
+    ``num_steps_per_env * num_envs`` samples, a recurrent policy's split the envs (whole trajectories).
+    Without it, the first update fails after the env was built and the run directory written. ``num_envs_name``
+    is what the message calls ``num_envs`` (the flag or key that set it)."""
+    recurrent = bool(getattr(POLICY_CLASSES[train_cfg["policy"]["class_name"]], "is_recurrent", False))
+    n = train_cfg["algorithm"]["num_mini_batches"]
+    steps = train_cfg["runner"]["num_steps_per_env"]
+    if recurrent and n > num_envs:
+        raise ConfigError(
+            f"algorithm.num_mini_batches {n} in {source} exceeds the {num_envs} envs of a rollout "
+            "(a recurrent policy's mini-batches hold whole envs)"
+        )
+    if n > num_envs * steps:
+        raise ConfigError(
+            f"algorithm.num_mini_batches {n} in {source} exceeds the {num_envs * steps} samples of a rollout "
+            f"({num_envs_name} {num_envs} x runner.num_steps_per_env {steps})"
+        )
+
+
 def resolve_train_cfg(train_cfg: dict[str, Any], source: str = "train_cfg") -> dict[str, dict[str, Any]]:
-    """Validated copy of ``train_cfg`` with every section and default filled in (what ``config.json`` records)."""
+    """Validated copy of ``train_cfg`` with every section and default filled in (what ``config.json`` records).
+
+    Raises:
+        ConfigError: unknown section, class or key, a wrong value type, or a value out of its range
+            (:data:`VALUE_CHECKS`).
+    """
     unknown = sorted(set(train_cfg) - set(SECTIONS))
     if unknown:
         raise ConfigError(f"unknown section(s) {unknown} in {source} (valid: {', '.join(SECTIONS)})")
@@ -53,8 +145,11 @@ def resolve_train_cfg(train_cfg: dict[str, Any], source: str = "train_cfg") -> d
     alg_kwargs = resolve_kwargs(
         ALGORITHM_CLASSES[alg_name], alg_cfg, "algorithm", source, exclude={"policy", "device", "dist"}
     )
-    return {
+    resolved = {
         "policy": resolve_policy_cfg(train_cfg.get("policy", {}), source),
         "algorithm": {"class_name": alg_name, **alg_kwargs},
         "runner": resolve_kwargs(RunnerCfg, train_cfg.get("runner", {}), "runner", source),
     }
+    for section, values in resolved.items():
+        check_values(section, values, source)
+    return resolved
