@@ -12,7 +12,11 @@ Metrics (``play_metrics.json``):
   height, obstacles cleared).
 """
 
+import os
+import subprocess
+import tempfile
 from collections.abc import Callable
+from fractions import Fraction
 
 import numpy as np
 import torch
@@ -101,18 +105,74 @@ def evaluate(
     return metrics, frames, render_model
 
 
-def render_video(mj_model, frames: list[np.ndarray], path: str, fps: float, width: int = 640, height: int = 480):
-    """Renders recorded ``qpos`` frames with MuJoCo's offscreen renderer into an mp4 at ``path``.
+def render_video(mj_model, frames: list[np.ndarray], path: str, fps: float, width: int = 640, height: int = 480) -> int:
+    """Renders recorded ``qpos`` frames with MuJoCo's offscreen renderer into an H.264 mp4 at ``path``.
 
     Needs an offscreen GL backend: ``MUJOCO_GL=egl`` (or ``osmesa``) on machines without a display.
+    Returns the number of frames written; on an error (or Ctrl-C) no partial file is left at ``path``.
+
+    The encoder is imageio-ffmpeg's ffmpeg binary reading raw RGB frames on its stdin, started by
+    :func:`_start_encoder` without a ``preexec_fn``: imageio's own writer passes ``preexec_fn=os.setpgrp``,
+    which makes CPython ``fork()`` this process (multithreaded once JAX has started) and run Python in the
+    child before ``exec``; that can deadlock, and JAX's at-fork hook warns about it on every video.
     """
-    import imageio
     import mujoco
 
+    if width % 2 or height % 2:  # yuv420p (what players expect) halves the chroma resolution
+        raise ValueError(f"video size {width}x{height} must be even")
     data = mujoco.MjData(mj_model)
-    with mujoco.Renderer(mj_model, height, width) as renderer, imageio.get_writer(path, fps=fps) as writer:
-        for qpos in frames:
-            data.qpos[:] = qpos
-            mujoco.mj_forward(mj_model, data)
-            renderer.update_scene(data, camera="track")
-            writer.append_data(renderer.render())
+    with mujoco.Renderer(mj_model, height, width) as renderer, tempfile.TemporaryFile() as log:
+        encoder = _start_encoder(path, fps, width, height, log)
+        try:
+            try:
+                for qpos in frames:
+                    data.qpos[:] = qpos
+                    mujoco.mj_forward(mj_model, data)
+                    renderer.update_scene(data, camera="track")
+                    encoder.stdin.write(np.ascontiguousarray(renderer.render(), dtype=np.uint8).tobytes())
+            except BrokenPipeError:
+                pass  # ffmpeg stopped early: its exit status and message are reported below
+            encoder.communicate()  # closes stdin (the end of the stream) and waits for the finished file
+        except BaseException:
+            encoder.kill()
+            encoder.wait()
+            _remove(path)
+            raise
+        if encoder.returncode != 0:
+            _remove(path)
+            log.seek(0)
+            message = log.read().decode(errors="replace").strip()
+            raise RuntimeError(f"ffmpeg could not write {path} (exit {encoder.returncode}): {message}")
+    return len(frames)
+
+
+def _start_encoder(path: str, fps: float, width: int, height: int, log) -> subprocess.Popen:
+    """An ffmpeg process encoding ``width x height`` RGB24 frames from its stdin into ``path``; its messages go to
+    the file ``log`` (a file, not a pipe: a full pipe would block ffmpeg while this process blocks writing).
+
+    ``subprocess`` starts it entirely in C (vfork or fork, then exec; no Python code and no at-fork hooks in the
+    child) because no ``preexec_fn`` is given; ``start_new_session`` (``setsid``, also done in C) keeps a Ctrl-C
+    in the terminal from reaching the encoder, which is what imageio's ``preexec_fn=os.setpgrp`` was for.
+    """
+    import imageio_ffmpeg
+
+    cmd = [
+        imageio_ffmpeg.get_ffmpeg_exe(),
+        "-y",
+        "-loglevel", "error",
+        "-f", "rawvideo",
+        "-pix_fmt", "rgb24",
+        "-s", f"{width}x{height}",
+        "-r", str(Fraction(fps).limit_denominator(1000)),
+        "-i", "-",
+        "-an",
+        "-vcodec", "libx264",  # in imageio-ffmpeg's static build; what imageio's writer picks there too
+        "-pix_fmt", "yuv420p",
+        path,
+    ]  # fmt: skip
+    return subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
+
+
+def _remove(path: str) -> None:
+    if os.path.exists(path):
+        os.remove(path)

@@ -2,9 +2,11 @@
 
 import json
 import math
+import os
 import subprocess
 import sys
 
+import imageio_ffmpeg
 import pytest
 import torch
 
@@ -38,6 +40,51 @@ def test_play_writes_metrics(logs):
     assert 0.0 <= metrics["fall_rate"] <= 1.0
     assert 0.0 < metrics["mean_episode_length_s"] <= 2.0 + 1e-6
     assert metrics["lin_vel_x_rms"] >= 0.0 and metrics["cost_of_transport"] >= 0.0
+
+
+RENDERS = """
+import mujoco
+model = mujoco.MjModel.from_xml_string("<mujoco><worldbody><geom type='sphere' size='0.1'/></worldbody></mujoco>")
+with mujoco.Renderer(model, 16, 16) as renderer:
+    renderer.update_scene(mujoco.MjData(model))
+    renderer.render()
+"""
+
+
+def offscreen_gl() -> str | None:
+    """``MUJOCO_GL`` for offscreen rendering here (the environment's, else egl), or None when it cannot render."""
+    backend = os.environ.get("MUJOCO_GL", "egl")
+    env = {**os.environ, "MUJOCO_GL": backend}
+    proc = subprocess.run([sys.executable, "-c", RENDERS], env=env, capture_output=True, timeout=120)
+    return backend if proc.returncode == 0 else None
+
+
+def test_play_video_has_every_frame_and_does_not_fork(logs, monkeypatch):
+    """``--video``: env 0's whole episode as ``videos/play_model_<it>.mp4``, the encoder started without forking
+    the (JAX-multithreaded) process: no fork warning on stderr, neither JAX's at-fork hook's RuntimeWarning nor
+    Python 3.12+'s DeprecationWarning, both shown every time (not once, and not hidden by the default filters)."""
+    backend = offscreen_gl()
+    if backend is None:
+        pytest.skip("no offscreen GL for MuJoCo here (MUJOCO_GL=egl or osmesa)")
+    monkeypatch.setenv("MUJOCO_GL", backend)
+    monkeypatch.setenv("PYTHONWARNINGS", "always::RuntimeWarning,always::DeprecationWarning")
+    proc = run_script(
+        "play", "--task=walk", "--load_run", "-1", "--num_episodes", "1", "--set", "env.episode_length_s=1.0",
+        "--video", log_root=logs,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    # JAX's hook: "os.fork() was called ..."; Python 3.12+: "... use of fork() may lead to deadlocks".
+    assert "fork()" not in proc.stderr, proc.stderr[-3000:]
+    (run,) = run_dirs(logs)
+    video = run / "videos" / "play_model_2.mp4"
+    assert f"video: {video}" in proc.stdout
+    metrics = json.loads((run / "play_metrics.json").read_text())
+    env_cfg = json.loads((run / "config.json").read_text())["env"]
+    dt = env_cfg["sim_dt"] * env_cfg["decimation"]
+    frames, seconds = imageio_ffmpeg.count_frames_and_secs(str(video))  # decodes the file: every frame readable
+    # One frame per policy step of the (one) episode, from its first state, at the control rate.
+    assert frames == round(metrics["mean_episode_length_s"] / dt) > 0
+    assert seconds == pytest.approx(frames * dt, abs=dt)
 
 
 LOAD_OUTSIDE_ST_RL = """
