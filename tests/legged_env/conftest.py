@@ -20,10 +20,10 @@ def env_cache() -> dict:
 
 @pytest.fixture(scope="session")
 def walk_env(env_cache):
-    """The default walk task, 16 envs, seed 0 (DR, noise and pushes on)."""
-    if "walk" not in env_cache:
-        env_cache["walk"] = envs.build(envs.walk_config())
-    return env_cache["walk"]
+    """The default walk task, 16 envs, seed 0 (DR, noise and pushes on): configs/walk.yaml's env, so the script
+    tests' walk runs (16 envs) find its step in the persistent cache. Also test_every_task_builds_resets_and_steps'
+    walk env."""
+    return envs.default_env(env_cache, "walk")
 
 
 @pytest.fixture(scope="session")
@@ -32,6 +32,13 @@ def calm_env(env_cache):
     if "calm" not in env_cache:
         env_cache["calm"] = envs.build(envs.calm_config())
     return env_cache["calm"]
+
+
+@pytest.fixture(scope="session")
+def walk_amp_env(env_cache):
+    """The default walk_amp task, 16 envs, seed 0: test_walk_amp's env and test_every_task_builds_resets_and_steps'
+    walk_amp env."""
+    return envs.default_env(env_cache, "walk_amp")
 
 
 @pytest.fixture(scope="session")

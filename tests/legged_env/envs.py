@@ -1,16 +1,43 @@
-"""Env configs shared by the legged_env tests. Every distinct (config, num_envs) costs one JAX compile
-(~20 s cold, a few seconds from the persistent cache), so the tests use only these few."""
+"""Env configs shared by the legged_env tests (and, through the persistent compilation cache, the script tests).
+
+Every distinct (config, num_envs) costs one JAX compile of the batched step and one of the reset (20-60 s cold, a
+few seconds from the persistent cache, in any process), and so does the same config stepped with uncommitted
+arrays (see :func:`commit`), so the tests use only these few.
+"""
+
+import jax
 
 from legged_env.tasks import get_task
 
 NUM_ENVS = 16
 
 
-def walk_config(num_envs: int = NUM_ENVS) -> dict:
-    """The walk task's default env config for ``num_envs`` envs."""
-    cfg = get_task("walk").default_config()
+def default_config(task: str, num_envs: int = NUM_ENVS) -> dict:
+    """The ``task``'s default env config for ``num_envs`` envs."""
+    cfg = get_task(task).default_config()
     cfg["num_envs"] = num_envs
     return cfg
+
+
+def default_env(env_cache: dict, task: str):
+    """The ``task`` env of its default config, :data:`NUM_ENVS` envs, seed 0, built once per session and kept in
+    ``env_cache`` under the task's name (test_every_task_builds_resets_and_steps, the walk_env and walk_amp_env
+    fixtures)."""
+    if task not in env_cache:
+        env_cache[task] = build(default_config(task), task=task)
+    return env_cache[task]
+
+
+def commit(tree):
+    """``tree`` committed to the default device, as a step returns its state and the torch bridge hands actions
+    over: the jitted step compiles once per input signature, and uncommitted arrays (``jnp.zeros``,
+    ``jax.random.normal``) make it compile a second time (a second persistent-cache entry too)."""
+    return jax.device_put(tree, jax.devices()[0])
+
+
+def walk_config(num_envs: int = NUM_ENVS) -> dict:
+    """The walk task's default env config for ``num_envs`` envs (configs/walk.yaml's env section is the same)."""
+    return default_config("walk", num_envs)
 
 
 def calm_config(num_envs: int = NUM_ENVS) -> dict:

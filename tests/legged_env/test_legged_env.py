@@ -23,12 +23,7 @@ def _finite(*arrays) -> bool:
 
 @pytest.mark.parametrize("name", sorted(TASKS))
 def test_every_task_builds_resets_and_steps(name, env_cache):
-    spec = TASKS[name]
-    if name not in env_cache:
-        cfg = spec.default_config()
-        cfg["num_envs"] = envs.NUM_ENVS
-        env_cache[name] = spec.env_class(cfg, envs.NUM_ENVS, seed=0)
-    env = env_cache[name]
+    env = envs.default_env(env_cache, name)  # walk: walk_env, walk_amp: walk_amp_env (tests/legged_env/conftest.py)
     n = env.num_envs
     assert env.actor_obs.size == _segments_size(env.actor_obs.segments)
     assert env.critic_obs.size == _segments_size(env.critic_obs.segments)
@@ -37,7 +32,7 @@ def test_every_task_builds_resets_and_steps(name, env_cache):
     assert state.obs.shape == (n, env.actor_obs.size)
     assert state.critic_obs.shape == (n, env.critic_obs.size)
     assert not bool(state.done.any())
-    state = env.step_batched(state, jnp.zeros((n, env.num_actions)))
+    state = env.step_batched(state, envs.commit(jnp.zeros((n, env.num_actions))))
     assert state.obs.shape == (n, env.actor_obs.size)
     assert state.critic_obs.shape == (n, env.critic_obs.size)
     assert state.final_critic_obs.shape == (n, env.critic_obs.size)
@@ -56,7 +51,7 @@ def test_random_actions_stay_finite_for_1000_steps(walk_env):
     resets = jnp.zeros((), dtype=jnp.int32)
     for _ in range(1000):
         key, sub = jax.random.split(key)
-        state = env.step_batched(state, jax.random.normal(sub, (n, env.num_actions)))
+        state = env.step_batched(state, envs.commit(jax.random.normal(sub, (n, env.num_actions))))
         finite &= jnp.all(jnp.isfinite(state.obs)) & jnp.all(jnp.isfinite(state.critic_obs))
         finite &= jnp.all(jnp.isfinite(state.reward)) & jnp.all(jnp.isfinite(state.final_critic_obs))
         resets += jnp.sum(state.done)
@@ -72,7 +67,7 @@ def _rollout(env, steps: int = 30) -> list[np.ndarray]:
     out = []
     for _ in range(steps):
         key, sub = jax.random.split(key)
-        state = env.step_batched(state, jax.random.normal(sub, (env.num_envs, env.num_actions)))
+        state = env.step_batched(state, envs.commit(jax.random.normal(sub, (env.num_envs, env.num_actions))))
         out.append(np.asarray(state.obs))
     return out
 

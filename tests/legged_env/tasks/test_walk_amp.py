@@ -8,7 +8,6 @@ import torch
 
 from legged_env.robots.go1 import constants as go1
 from legged_env.robots.go1.amp import AMP_OBS_SEGMENTS
-from legged_env.tasks import get_task
 from legged_env.torch_vec_env import TorchVecEnv
 from st_rl.datasets.motion_loader import MotionLoader
 from tests.legged_env.envs import segment_slices
@@ -17,12 +16,9 @@ pytestmark = pytest.mark.timeout(300)
 
 
 @pytest.fixture(scope="module")
-def amp_env():
-    spec = get_task("walk_amp")
-    cfg = spec.default_config()
-    cfg["num_envs"] = 8
-    cfg["episode_length_s"] = 0.4  # time-outs (auto-resets) after 20 steps
-    return TorchVecEnv(spec.env_class(cfg, 8, seed=0))
+def amp_env(walk_amp_env):
+    """The torch bridge over the shared default walk_amp env (16 envs; tests/legged_env/conftest.py)."""
+    return TorchVecEnv(walk_amp_env)
 
 
 def _quat_to_mat(quat) -> np.ndarray:
@@ -34,15 +30,16 @@ def _quat_to_mat(quat) -> np.ndarray:
 def test_amp_obs_matches_its_definition_against_mujoco_poses(amp_env):
     assert amp_env.amp_obs_segments == AMP_OBS_SEGMENTS
     sl = segment_slices(AMP_OBS_SEGMENTS)
+    n = amp_env.num_envs
     gen = torch.Generator().manual_seed(0)
     for _ in range(5):
-        _, _, _, dones, infos = amp_env.step(torch.rand(8, 12, generator=gen) * 2 - 1)
+        _, _, _, dones, infos = amp_env.step(torch.rand(n, 12, generator=gen) * 2 - 1)
     assert not dones.any()
     amp = infos["amp_obs"].numpy()
     data = amp_env.state.data
     qpos, qvel = np.asarray(data.qpos), np.asarray(data.qvel)
     feet = np.asarray(data.geom_xpos)[:, amp_env.env.foot_geoms]  # (N, 4, 3) world, from MJX kinematics
-    for i in range(8):
+    for i in range(n):
         rot = _quat_to_mat(qpos[i, 3:7])
         foot_base = (feet[i] - qpos[i, :3]) @ rot  # R^T (p - base) for each foot
         np.testing.assert_allclose(amp[i, sl["foot_pos"]], foot_base.reshape(12), atol=2e-5)
@@ -55,9 +52,11 @@ def test_amp_obs_matches_its_definition_against_mujoco_poses(amp_env):
 
 def test_final_amp_obs_is_the_state_before_the_auto_reset(amp_env):
     amp_env.reset()
+    n = amp_env.num_envs
+    amp_env.episode_length_buf = torch.full((n,), amp_env.max_episode_length - 20)  # time-outs after 20 steps
     previous = None
     for _ in range(25):
-        _, _, _, dones, infos = amp_env.step(torch.zeros(8, 12))
+        _, _, _, dones, infos = amp_env.step(torch.zeros(n, 12))
         if dones.any():
             break
         previous = infos["amp_obs"].clone()
@@ -67,7 +66,7 @@ def test_final_amp_obs_is_the_state_before_the_auto_reset(amp_env):
     sl = segment_slices(AMP_OBS_SEGMENTS)
     assert (final[:, sl["base_height"]] - previous[:, sl["base_height"]]).abs().max() < 0.02
     init_height = amp_env.cfg["init_state"]["base_height"]
-    torch.testing.assert_close(current[:, sl["base_height"]], torch.full((8, 1), init_height))
+    torch.testing.assert_close(current[:, sl["base_height"]], torch.full((n, 1), init_height))
     assert not torch.allclose(final, current)
 
 
