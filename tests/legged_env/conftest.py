@@ -44,7 +44,18 @@ def walk_amp_env(env_cache):
 @pytest.fixture(scope="session")
 def hard_env(env_cache):
     """The climb task, 8 envs, physical boxes, every env at its own level, no random perturbations (see
-    :func:`tests.legged_env.envs.climb_config`), seed 0."""
+    :func:`tests.legged_env.envs.climb_config`), seed 0: test_climb, test_resume, test_bridge_devices, and (through
+    the persistent cache) the climb script tests' hard runs."""
     if "climb_hard" not in env_cache:
         env_cache["climb_hard"] = envs.build(envs.climb_config(8), task="climb")
     return env_cache["climb_hard"]
+
+
+@pytest.fixture(scope="session")
+def soft_env(env_cache):
+    """The climb task, 4 envs, virtual boxes, levels that never move, the depth image 2 policy steps late
+    (:data:`tests.legged_env.envs.SOFT_SETS` on :func:`tests.legged_env.envs.climb_config`), seed 0: test_climb,
+    and (through the persistent cache) the climb script tests' soft run."""
+    if "climb_soft" not in env_cache:
+        env_cache["climb_soft"] = envs.build(envs.climb_config(4, *envs.SOFT_SETS), task="climb")
+    return env_cache["climb_soft"]

@@ -8,29 +8,41 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.legged_env.envs import CLIMB_SETS, SOFT_SETS, climb_config, set_args
 from tests.scripts.conftest import REPO, run_dirs, run_script
 
 pytestmark = pytest.mark.timeout(900)
 
 TINY = ["--num_envs", "8", "--max_iterations", "1", "--set", "runner.num_steps_per_env=8"]
+# The --set items of tests/legged_env's climb envs (envs.climb_config): the runs here train on hard_env's (8 envs) and
+# soft_env's (4 envs) configs, whose resets and steps a whole-suite run has compiled in-process (test_climb.py) into
+# the persistent cache; the mutex play takes them too, so both play tests play one config (one compile).
+CLIMB = set_args(CLIMB_SETS)
+
+
+def recorded_env(run: Path) -> dict:
+    return json.loads((run / "config.json").read_text())["env"]
 
 
 @pytest.fixture(scope="module")
 def climb_root(trained_root, tmp_path_factory) -> Path:
-    """A log root with the walk run, a soft-obstacle climb run and a hard one initialised from it."""
+    """A log root with the walk run, a soft-obstacle climb run and a hard one initialised from it: the envs of
+    tests/legged_env's soft_env (4 envs) and hard_env (8 envs). The soft run is not stepped (0 iterations: its
+    checkpoint model_0.pt holds the initial weights, all the hard run needs); the hard run trains 1 iteration."""
     import shutil
 
     root = tmp_path_factory.mktemp("climb") / "logs"
     shutil.copytree(trained_root, root)
     soft = run_script(
-        "train", "--task=climb", *TINY, "--run_name", "soft", "--set", "env.terrain.virtual_obstacles=true",
-        log_root=root, timeout=600,
+        "train", "--task=climb", "--num_envs", "4", "--max_iterations", "0", "--set", "runner.num_steps_per_env=8",
+        *CLIMB, *set_args(SOFT_SETS), "--run_name", "soft", log_root=root, timeout=600,
     )  # fmt: skip
     assert soft.returncode == 0, soft.stderr[-3000:]
     (soft_run,) = run_dirs(root, "climb")
     hard = run_script(
-        "train", "--task=climb", *TINY, "--run_name", "hard", "--init_from", str(soft_run), log_root=root, timeout=600
-    )
+        "train", "--task=climb", *TINY, *CLIMB, "--run_name", "hard", "--init_from", str(soft_run),
+        log_root=root, timeout=600,
+    )  # fmt: skip
     assert hard.returncode == 0, hard.stderr[-3000:]
     # Same segments, same policy: every tensor loads as it is.
     assert "misaligned load (complete)" in hard.stdout
@@ -40,14 +52,19 @@ def climb_root(trained_root, tmp_path_factory) -> Path:
 
 def test_soft_and_hard_runs_record_their_obstacle_mode(climb_root):
     soft, hard = run_dirs(climb_root, "climb")
-    assert json.loads((soft / "config.json").read_text())["env"]["terrain"]["virtual_obstacles"] is True
-    assert json.loads((hard / "config.json").read_text())["env"]["terrain"]["virtual_obstacles"] is False
-    assert (hard / "model_1.pt").is_file()
+    assert recorded_env(soft)["terrain"]["virtual_obstacles"] is True
+    assert recorded_env(hard)["terrain"]["virtual_obstacles"] is False
+    assert (soft / "model_0.pt").is_file() and (hard / "model_1.pt").is_file()
+    # the runs' envs are soft_env's and hard_env's (so a whole-suite run compiles each once)
+    assert recorded_env(soft) == json.loads(json.dumps(climb_config(4, *SOFT_SETS)))
+    assert recorded_env(hard) == json.loads(json.dumps(climb_config(8)))
 
 
 def test_init_from_a_walk_run_remaps_the_shared_segments(climb_root, tmp_path):
     (walk_run,) = run_dirs(climb_root, "walk")
-    proc = run_script("train", "--task=climb", *TINY, "--init_from", str(walk_run), log_root=tmp_path / "logs")
+    # the weights are loaded (and the report printed) before training: 0 iterations, no step
+    args = ["--num_envs", "8", "--max_iterations", "0", "--set", "runner.num_steps_per_env=8", *CLIMB]
+    proc = run_script("train", "--task=climb", *args, "--init_from", str(walk_run), log_root=tmp_path / "logs")
     assert proc.returncode == 0, proc.stderr[-3000:]
     # walk's proprioceptive statistics are copied by name; the climb-only segments start fresh
     line = next(x for x in proc.stdout.splitlines() if "remapped actor_obs_normalizer._mean" in x)
@@ -91,9 +108,10 @@ def _mutex_config(tmp_path: Path, paths: list[str]) -> Path:
 def test_mutex_plays_and_exports_as_one_module(climb_root, tmp_path):
     (walk_run,) = run_dirs(climb_root, "walk")
     config = _mutex_config(tmp_path, [str(walk_run), str(climb_root / "climb"), str(climb_root / "climb")])
+    # the climb runs' env (CLIMB) under play's conditions: the env test_play_reports_success_per_obstacle_height plays
     proc = run_script(
         "play", "--task=climb", "--config", str(config), "--num_episodes", "10", "--set", "env.episode_length_s=2.0",
-        log_root=tmp_path / "logs", timeout=600,
+        *CLIMB, log_root=tmp_path / "logs", timeout=600,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     (out,) = run_dirs(tmp_path / "logs", "climb_mutex")

@@ -1,10 +1,11 @@
 """climb: obstacle tracks (legged_env/terrain/tracks.py), the height curriculum, the engaging_block, height_scan
 and forward_depth segments against MuJoCo's own ray caster, hard vs soft (virtual) obstacles, goals and config errors.
 
-Two envs are used (each costs one JAX compile of its step): ``hard_env`` (8 envs, physical boxes, every env at
-its own level; shared with other test files, see tests/legged_env/conftest.py) and ``soft_env`` (4 envs, virtual
-boxes, depth latency 2, curriculum off). Tests that need a known track write it into ``state.info["track"]``: the
-box geoms follow it (``episode_model``), so no recompile.
+Two envs are used (each costs one JAX compile of its step), both session fixtures of tests/legged_env/conftest.py
+shared with other test files and, through the persistent cache, with the climb script tests: ``hard_env`` (8 envs,
+physical boxes, every env at its own level) and ``soft_env`` (4 envs, virtual boxes, depth latency 2, curriculum
+off). Tests that need a known track write it into ``state.info["track"]``: the box geoms follow it
+(``episode_model``), so no recompile.
 """
 
 import copy
@@ -30,20 +31,11 @@ DET_TRACK = {"box_x0": [1.0, 4.2], "box_h": [0.3, 0.3], "gap": [2.0, 2.0]}
 LAST_EDGE, GOAL_X = 5.4, 6.0  # 4.2 + 1.2, then + goal_margin 0.6
 
 
-@pytest.fixture(scope="module")
-def soft_env():
-    """Virtual obstacles, the depth image 2 policy steps late, and levels that never move."""
-    cfg = climb_config(4)
-    cfg["terrain"]["virtual_obstacles"] = True
-    cfg["terrain"]["curriculum"] = False
-    cfg["forward_depth"]["latency_steps"] = 2
-    return get_task("climb").env_class(cfg, 4, seed=0)
-
-
 def commit(tree):
-    """Puts arrays on the device explicitly: the env's jitted step compiles once for committed inputs (what it
-    returns) and once more for uncommitted ones (what ``init`` or host-made arrays are)."""
-    return jax.device_put(tree, DEVICE)
+    """Puts arrays on the device explicitly and strongly typed: the env's jitted step compiles once for committed,
+    strongly typed inputs (what it returns) and once more for uncommitted ones (host-made arrays) or weakly typed
+    ones (soft_env's blank depth buffer from ``init``)."""
+    return jax.device_put(jax.tree.map(lambda x: jnp.asarray(x, x.dtype), tree), DEVICE)
 
 
 def step(env, state, actions=None):
