@@ -11,6 +11,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import jax
+import jax.numpy as jnp
 import pytest
 import torch
 
@@ -77,3 +79,18 @@ def test_climb_steps_and_episode_logs_need_no_host_sync(hard_env):
     assert torch.isnan(rates[8:]).all()
     assert all(torch.isnan(v) for k, v in later.items() if k != "curriculum_level")
     assert torch.isfinite(episode["rew_alive"]) and torch.isfinite(later["curriculum_level"])
+
+
+@pytest.mark.parametrize("name", ["hard_env", "soft_env"])
+def test_init_state_has_the_step_types_so_the_step_compiles_once(request, name):
+    # A weakly typed leaf in init()'s state (e.g. a Python float through jnp.full) differs from the step's float32
+    # output, so the batched step is traced and compiled a second time at the second step.
+    env = request.getfixturevalue(name)
+    state = env.init()
+    stepped = env.step_batched(state, jnp.zeros((env.num_envs, env.num_actions), jnp.float32))
+
+    def types(tree):
+        return {jax.tree_util.keystr(p): (x.dtype, x.weak_type) for p, x in jax.tree_util.tree_leaves_with_path(tree)}
+
+    before, after = types(state), types(stepped)
+    assert {k: v for k, v in before.items() if after[k] != v} == {}

@@ -114,7 +114,9 @@ class ClimbTask(WalkTask):
         out["max_x"] = jnp.zeros(())
         if self.uses_depth and self.depth_latency > 0:
             # the last latency + 1 images, oldest first; the observation reads the oldest (latency steps old)
-            blank = jnp.full((self.depth_latency + 1, *self.depth_hw), float(self.cfg["forward_depth"]["max_range"]))
+            max_range = self.cfg["forward_depth"]["max_range"]
+            # float32, not weak: the step returns a float32 buffer, and a weak one here would make it compile twice
+            blank = jnp.full((self.depth_latency + 1, *self.depth_hw), max_range, dtype=jnp.float32)
             out["depth_buffer"] = blank
         return out
 
