@@ -113,7 +113,6 @@ class TorchVecEnv(VecEnv):
         if missing or unexpected:
             raise ValueError(f"the env state is of another env config (missing {missing}, unexpected {unexpected})")
         leaves, treedef = jax.tree_util.tree_flatten_with_path(self.state)
-        device = next(iter(self.state.obs.devices()))
         restored = []
         for path, leaf in leaves:
             key = jax.tree_util.keystr(path)
@@ -123,7 +122,7 @@ class TorchVecEnv(VecEnv):
                     array = array.view(leaf.dtype)
                 if array.shape != leaf.shape:
                     raise ValueError(f"env state {key} has shape {array.shape}, this env {tuple(leaf.shape)}")
-                leaf = jax.device_put(array, device)
+                leaf = jax.device_put(array, self.jax_device)
             restored.append(leaf)
         self.state = jax.tree_util.tree_unflatten(treedef, restored)
 
