@@ -141,7 +141,8 @@ class PPO:
             "value_function": value_loss_coef,
             "entropy": -entropy_coef,
         }
-        self.optimizer = torch.optim.Adam(self.ppo_parameters(), lr=learning_rate)
+        self._ppo_params = self.ppo_parameters()  # once: the update clips these every mini-batch
+        self.optimizer = torch.optim.Adam(self._ppo_params, lr=learning_rate)
         self.storage: RolloutStorage | None = None
         self.transition = Transition()
 
@@ -294,7 +295,7 @@ class PPO:
             if self.dist is not None:  # rank means: the gradient and KL of the union of the ranks' mini-batches
                 (metrics["kl"],) = self.dist.all_reduce_grads(self.policy.parameters(), metrics["kl"])
             self._adapt_learning_rate(metrics["kl"])  # before the step: the learning rate is only used there
-            nn.utils.clip_grad_norm_(self.ppo_parameters(), self.max_grad_norm)
+            nn.utils.clip_grad_norm_(self._ppo_params, self.max_grad_norm)
             self.optimizer.step()
             metrics.update(self.step_extra_optimizers())
             self.policy.clip_std(min=self.clip_min_std)
