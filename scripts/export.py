@@ -1,58 +1,8 @@
 """Export a trained policy for the robot: python scripts/export.py --task=walk --load_run -1.
 
-Writes ``<run>/exported/policy.pt`` (TorchScript: normaliser baked in, deterministic, input = flat
-actor observation; a recurrent policy holds its state in buffers, ``reset()`` at an episode start)
-and ``<run>/exported/policy.json`` (observation layout, joint order, default joint positions, action
-scale, PD gains, control dt, torque limits).
+The command lives in :mod:`legged_rl.commands.export` (installed as ``legged-rl-export``)."""
 
-A policy built from other runs (the mutex family, e.g. ``--task=climb --config configs/climb_mutex.yaml``)
-is built from the config file and exported as ONE module (sub-policies, switching and action conversion
-inside) to ``--output`` or ``<log_root>/<experiment>/<date>_mutex/exported``.
-"""
-
-import os
-
-from legged_env import cli
-
-
-def main(args) -> int:
-    spec, cfg, source = cli.load_config(args)
-    frozen = cli.is_frozen_policy(cfg["policy"])
-    if frozen:  # built from the config file: nothing to load
-        path, run_dir = source, cli.new_run_dir(args.log_root, cfg["runner"]["experiment_name"], "mutex")
-        env_cfg = cli.resolve_env_overrides(spec, cfg["env"], ["env.num_envs=1"])
-    else:
-        path = cli.find_checkpoint(args, cfg["runner"]["experiment_name"])
-        run_dir = os.path.dirname(path)
-        env_cfg = cli.resolve_env_overrides(spec, cli.read_run_config(run_dir)["env"], ["env.num_envs=1"])
-
-    from legged_env.deploy import policy_metadata
-    from st_rl.utils.checkpoint import load_policy_from_run
-    from st_rl.utils.export import export_policy_as_jit
-    from st_rl.utils.io import atomic_write_json
-
-    # Only the task description is needed (no stepping), so the env is built but never run.
-    env = cli.build_task(spec, env_cfg, 0, source)
-    if frozen:
-        policy, _ = cli.build_frozen_policy(cfg, env, source, "cpu")
-    else:
-        policy = load_policy_from_run(run_dir, cli.checkpoint_iteration(path), "cpu")
-    if policy.num_actor_obs != env.actor_obs.size or policy.num_actions != env.num_actions:
-        raise cli.CheckpointError(
-            f"checkpoint {path} does not fit the task: num_obs {env.actor_obs.size} (env) vs {policy.num_actor_obs}, "
-            f"num_actions {env.num_actions} (env) vs {policy.num_actions}"
-        )
-    out_dir = args.output or os.path.join(run_dir, "exported")
-    diff = export_policy_as_jit(policy, os.path.join(out_dir, "policy.pt"), env.actor_obs.size)
-    meta = policy_metadata(env, spec.name)
-    meta["checkpoint"] = os.path.abspath(path)  # the config file for a policy built from other runs
-    atomic_write_json(os.path.join(out_dir, "policy.json"), meta)
-    out = os.path.join(out_dir, "policy.pt")
-    print(f"exported {out} and policy.json from {path} (max abs diff vs eager act_inference: {diff:.2g})")
-    return 0
-
+from legged_rl.commands.export import run
 
 if __name__ == "__main__":
-    parser = cli.base_parser(__doc__)
-    parser.add_argument("--output", default=None, help="output directory (default: <run>/exported)")
-    cli.run_main(main, parser)
+    run()

@@ -4,7 +4,7 @@ import copy
 import difflib
 from collections.abc import Mapping
 
-from st_rl.utils.config import ConfigError
+from legged_env.errors import ConfigError
 
 
 def _type_ok(default, value) -> bool:

@@ -5,7 +5,7 @@ from collections import OrderedDict
 import jax
 import jax.numpy as jnp
 
-from st_rl.utils.config import ConfigError
+from legged_env.errors import ConfigError
 
 _SEGMENT_KEYS = {"scale", "noise"}
 

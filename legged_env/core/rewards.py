@@ -4,7 +4,7 @@ from collections.abc import Callable
 
 import jax.numpy as jnp
 
-from st_rl.utils.config import ConfigError
+from legged_env.errors import ConfigError
 
 
 class RewardTerms:

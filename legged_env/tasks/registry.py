@@ -3,11 +3,11 @@
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from legged_env.errors import ConfigError
 from legged_env.tasks.climb import config as climb_config
 from legged_env.tasks.climb.task import ClimbTask
 from legged_env.tasks.walk import config as walk_config
 from legged_env.tasks.walk.task import WalkTask
-from st_rl.utils.config import ConfigError
 
 
 @dataclass(frozen=True)

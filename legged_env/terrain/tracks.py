@@ -25,8 +25,8 @@ A track is a dict of JAX arrays (per env; batched ones add a leading ``num_envs`
 import jax
 import jax.numpy as jnp
 
-from st_rl.env.engaging_block import OBSTACLE_TYPES
-from st_rl.utils.config import ConfigError
+from legged_env.errors import ConfigError
+from legged_env.terrain.engaging_block import OBSTACLE_TYPES
 
 BOX_HALF_HEIGHT = 0.5
 BOX_PREFIX = "track_box"
@@ -147,7 +147,7 @@ class TrackSpec:
         return track["box_x0"][-1] + self.length + float(self.cfg["goal_margin"])
 
     def engaging_block(self, track: dict, base_x: jax.Array) -> jax.Array:
-        """``(6,)`` :mod:`st_rl.env.engaging_block` segment for a base at ``base_x``.
+        """``(6,)`` :mod:`legged_env.terrain.engaging_block` segment for a base at ``base_x``.
 
         The engaged edge is the first one the base is not yet ``pass_margin`` beyond, so the distance
         goes negative once the robot is on it; past the last edge the type is ``none`` (zeros elsewhere).

@@ -14,7 +14,9 @@ It describes the obstacle the robot is about to engage (or is on), as 6 numbers 
                            positive for a climb, negative for a jump-down, 0 for none
 ====  ===================  =========================================================================
 
-The segment's shape is ``(ENGAGING_BLOCK_SIZE,)``; values are raw (unscaled) metres.
+The segment's shape is ``(ENGAGING_BLOCK_SIZE,)``; values are raw (unscaled) metres. The env that produces it
+(``legged_env.terrain.engaging_block``) declares the same layout; ``tests/test_package_boundaries.py`` checks
+that the two agree (neither package imports the other).
 """
 
 from __future__ import annotations

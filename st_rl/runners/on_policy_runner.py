@@ -146,7 +146,7 @@ class OnPolicyRunner:
     def _iteration(self, it: int, stop: int) -> None:
         """Collect one rollout, update, log; advances ``current_learning_iteration``."""
         timer = Timer()
-        ep_infos = self._collect_rollout()
+        ep_infos = self.collect_rollout()
         collection_time = timer.lap()
         update_info = self.alg.update()
         for name in self.alg.loss_coefs:
@@ -169,8 +169,9 @@ class OnPolicyRunner:
         }
         self.logger.log(it + 1, stop, update_info, episodes, rewards, lengths, perf)
 
-    def _collect_rollout(self) -> list[dict]:
-        """Step the env ``num_steps_per_env`` times, checking every observation and action for NaN/Inf."""
+    def collect_rollout(self) -> list[dict]:
+        """Step the env ``num_steps_per_env`` times into the algorithm's storage (no update), checking every
+        observation and action for NaN/Inf; returns the episode infos of the steps. Public for benchmarks."""
         env = self.env
         obs = env.get_observations().to(self.device)
         privileged_obs = env.get_privileged_observations()

@@ -29,26 +29,11 @@ from st_rl.utils.config import ConfigError
 
 DEFAULT_TIMEOUT_S = 600.0
 TIMEOUT_ENV = "ST_RL_DIST_TIMEOUT_S"
-# Set before jax is imported: one XLA CPU thread per rank (the process is pinned to one core).
-XLA_SINGLE_THREAD_FLAGS = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 
 
 def launched_by_torchrun() -> bool:
     """True in a process started by torchrun / ``torch.distributed.run`` (``LOCAL_RANK`` is set)."""
     return "LOCAL_RANK" in os.environ and "WORLD_SIZE" in os.environ
-
-
-def prepare_worker_environment() -> None:
-    """Under torchrun, before jax is imported: single-threaded XLA on CPU, JAX sees only this rank's GPU.
-
-    Both settings are harmless on the other kind of device; a no-op outside torchrun.
-    """
-    if not launched_by_torchrun():
-        return
-    flags = os.environ.get("XLA_FLAGS", "")
-    if "xla_cpu_multi_thread_eigen" not in flags:
-        os.environ["XLA_FLAGS"] = f"{flags} {XLA_SINGLE_THREAD_FLAGS}".strip()
-    os.environ.setdefault("JAX_CUDA_VISIBLE_DEVICES", os.environ["LOCAL_RANK"])
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,8 @@ arrays (see :func:`commit`), so the tests use only these few.
 
 import jax
 
-from legged_env import cli
 from legged_env.tasks import get_task
+from legged_rl import cli
 
 NUM_ENVS = 16
 
@@ -80,7 +80,7 @@ def climb_config(num_envs: int, *sets: str) -> dict:
     """The env config ``scripts/train.py --task=climb --num_envs <num_envs>`` trains on with each of
     :data:`CLIMB_SETS` and ``sets`` as a ``--set`` item (configs/climb.yaml, resolved by the same code)."""
     spec = get_task("climb")
-    path = cli.REPO_CONFIG_DIR / spec.config_file
+    path = cli.CONFIG_DIR / spec.config_file
     items = [f"env.num_envs={num_envs}", *CLIMB_SETS, *sets]
     return cli.resolve_config(spec, cli.read_yaml(path), str(path), items)["env"]
 

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import pytest
 import torch
 
-from legged_env.torch_vec_env import TorchVecEnv
+from legged_rl.torch_vec_env import TorchVecEnv
 from tests.legged_env.host_syncs import forbid_host_syncs
 
 pytestmark = pytest.mark.timeout(600)
@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parents[2]
 SCRIPT = textwrap.dedent(
     """
     import jax, torch
-    from legged_env.torch_vec_env import TorchVecEnv
+    from legged_rl.torch_vec_env import TorchVecEnv
     from tests.legged_env import envs
     from tests.legged_env.host_syncs import forbid_host_syncs
 

@@ -4,10 +4,10 @@ import copy
 
 import pytest
 
-from legged_env import cli
 from legged_env.core.config import merge_strict
 from legged_env.tasks import get_task
-from st_rl.utils.config import ConfigError
+from legged_rl import cli
+from legged_rl.cli import CONFIG_ERRORS as ConfigError  # either package's (env keys: legged_env's)
 
 pytestmark = pytest.mark.timeout(60)
 

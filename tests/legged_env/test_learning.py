@@ -2,7 +2,7 @@
 
 import pytest
 
-from legged_env.torch_vec_env import TorchVecEnv
+from legged_rl.torch_vec_env import TorchVecEnv
 from st_rl.runners import OnPolicyRunner
 from tests.legged_env import envs
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from legged_env.core.observations import ObsGroup
-from st_rl.utils.config import ConfigError
+from legged_env.errors import ConfigError
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from legged_env.torch_vec_env import TorchVecEnv
+from legged_rl.torch_vec_env import TorchVecEnv
 from st_rl.runners import OnPolicyRunner
 
 pytestmark = pytest.mark.timeout(600)

@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import pytest
 
 from legged_env.core.rewards import RewardTerms
-from st_rl.utils.config import ConfigError
+from legged_env.errors import ConfigError
 from tests.legged_env import envs
 
 pytestmark = pytest.mark.timeout(60)

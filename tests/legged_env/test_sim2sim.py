@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from legged_env.deploy import policy_metadata
-from legged_env.sim2sim import MujocoDeployment
+from legged_rl.deploy import policy_metadata
+from legged_rl.sim2sim import MujocoDeployment
 from st_rl.utils.io import atomic_write_json
 
 pytestmark = pytest.mark.timeout(180)

@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import pytest
 import torch
 
-from legged_env.torch_vec_env import TorchVecEnv, to_jax
+from legged_rl.torch_vec_env import TorchVecEnv, to_jax
 from tests.legged_env.envs import segment_slices
 
 pytestmark = pytest.mark.timeout(180)

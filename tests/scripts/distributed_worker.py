@@ -10,7 +10,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from legged_env import cli  # noqa: E402
+from legged_rl import cli  # noqa: E402
 from st_rl.runners import OnPolicyRunner  # noqa: E402
 from st_rl.utils import distributed  # noqa: E402
 from tests.st_rl.dummy_env import PointMassEnv  # noqa: E402

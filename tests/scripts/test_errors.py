@@ -2,8 +2,9 @@
 
 import pytest
 
-from legged_env import cli
+from legged_env.errors import ConfigError as EnvConfigError
 from legged_env.tasks import TaskSpec
+from legged_rl import cli
 from st_rl.algorithms.ppo import PPO
 from st_rl.modules import build_policy
 from st_rl.utils.config import ConfigError
@@ -152,10 +153,10 @@ def test_constructor_value_errors_become_config_errors_naming_the_section():
     the scripts); the original error is kept as the cause."""
     with pytest.raises(ConfigError, match=r"^policy.class_name ActorCritic in my.yaml: unknown activation 'relu6'"):
         build_policy({"activation": "relu6"}, 4, 4, 2, source="my.yaml")
-    with pytest.raises(ConfigError, match=r"^env of task fake in my.yaml: bad terrain") as info:
+    with pytest.raises(EnvConfigError, match=r"^env of task fake in my.yaml: bad terrain") as info:
         cli.build_task(_task_raising(ValueError("bad terrain")), {"num_envs": 1}, 0, "my.yaml")
     assert isinstance(info.value.__cause__, ValueError)
-    with pytest.raises(ConfigError, match=r"^env of task fake in my.yaml: wants a list"):
+    with pytest.raises(EnvConfigError, match=r"^env of task fake in my.yaml: wants a list"):
         cli.build_task(_task_raising(TypeError("wants a list")), {"num_envs": 1}, 0, "my.yaml")
     with pytest.MonkeyPatch.context() as mp, pytest.raises(ConfigError, match=r"^algorithm PPO in my.yaml: too small"):
         mp.setattr(PPO, "init_storage", _raises(ValueError("too small")))

@@ -4,7 +4,7 @@ Observable quantities (segments) beyond walk's (legged_env/tasks/walk/task.py):
 
 - ``engaging_block`` (6,): the next obstacle edge: distance (m, negative once on it), one-hot type
   (none, climb, jump_down), depth (flat length after the edge, m), signed critical height (m).
-  Layout: st_rl/env/engaging_block.py (the field/climb mutex reads the same columns).
+  Layout: legged_env/terrain/engaging_block.py (the field/climb mutex reads the same columns).
 - ``height_scan`` (1, num_x, num_y): terrain height minus base height (m, clipped to +-clip) on a
   grid in the yaw-aligned base frame, from the track's own geometry (no ray casts).
 - ``forward_depth`` (1, H, W): z-depth image (m, clipped to max_range; rays that hit nothing read

@@ -17,11 +17,11 @@ import numpy as np
 
 from legged_env.core import contacts
 from legged_env.core.math import quat_rotate
+from legged_env.errors import ConfigError
 from legged_env.tasks.climb.rewards import REWARDS
 from legged_env.tasks.walk.task import WalkTask
 from legged_env.terrain import curriculum, raycast, tracks
-from st_rl.env.engaging_block import ENGAGING_BLOCK_SIZE
-from st_rl.utils.config import ConfigError
+from legged_env.terrain.engaging_block import ENGAGING_BLOCK_SIZE
 
 _INIT_LEVEL_MODES = ("low", "spread")
 

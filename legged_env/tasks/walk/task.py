@@ -6,9 +6,9 @@ import jax.numpy as jnp
 from legged_env.core import contacts
 from legged_env.core.legged_env import LeggedEnv
 from legged_env.core.math import quat_rotate_inverse
+from legged_env.errors import ConfigError
 from legged_env.robots.go1.kinematics import load_kinematics
 from legged_env.tasks.walk.rewards import REWARDS
-from st_rl.utils.config import ConfigError
 
 _CONTACT_GROUPS = ("trunk", "thigh", "calf")
 

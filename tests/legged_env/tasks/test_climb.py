@@ -17,9 +17,9 @@ import mujoco
 import numpy as np
 import pytest
 
+from legged_env.errors import ConfigError
 from legged_env.tasks import get_task
 from legged_env.terrain import curriculum, raycast, tracks
-from st_rl.utils.config import ConfigError
 from tests.legged_env.envs import DEPTH_HW, climb_config, segment_slices
 
 pytestmark = pytest.mark.timeout(600)

@@ -8,7 +8,7 @@ import torch
 
 from legged_env.robots.go1 import constants as go1
 from legged_env.robots.go1.amp import AMP_OBS_SEGMENTS
-from legged_env.torch_vec_env import TorchVecEnv
+from legged_rl.torch_vec_env import TorchVecEnv
 from st_rl.datasets.motion_loader import MotionLoader
 from tests.legged_env.envs import segment_slices
 
@@ -71,9 +71,9 @@ def test_final_amp_obs_is_the_state_before_the_auto_reset(amp_env):
 
 
 def test_shipped_reference_clips_fit_the_env_layout(amp_env):
-    from legged_env.cli import REPO_CONFIG_DIR
+    from legged_rl.cli import PACKAGE_ROOT
 
-    motions = REPO_CONFIG_DIR.parent / "legged_env" / "robots" / "go1" / "motions"
+    motions = PACKAGE_ROOT / "legged_env" / "robots" / "go1" / "motions"
     loader = MotionLoader([str(motions)], amp_env.amp_obs_segments, go1.JOINT_NAMES, float(amp_env.env.dt))
     s, s_next = loader.sample_pairs(64)
     assert s.shape == s_next.shape == (64, 43)

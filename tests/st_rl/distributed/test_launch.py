@@ -3,6 +3,7 @@ import sys
 
 import pytest
 
+from legged_rl.launch import prepare_worker_environment
 from st_rl.utils import distributed
 from st_rl.utils.config import ConfigError
 
@@ -34,5 +35,5 @@ def test_single_process_initialises_nothing(monkeypatch):
     assert distributed.init_distributed("cpu") is None
     assert not distributed.dist.is_initialized()
     monkeypatch.setenv("XLA_FLAGS", "--xla_foo=1")
-    distributed.prepare_worker_environment()  # outside torchrun: no change
+    prepare_worker_environment()  # outside torchrun: no change
     assert os.environ["XLA_FLAGS"] == "--xla_foo=1"

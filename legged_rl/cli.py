@@ -24,14 +24,23 @@ from pathlib import Path
 
 import yaml
 
+from legged_env.api import build_task, check_env_cfg, open_keys
 from legged_env.core.config import merge_strict
+from legged_env.errors import ConfigError as EnvConfigError
 from legged_env.tasks import TaskSpec, get_task
 from st_rl.runners.config import resolve_train_cfg
 from st_rl.utils.checkpoint import get_load_path
 from st_rl.utils.config import ConfigError
 from st_rl.utils.errors import CheckpointError, NonFiniteError
 
-REPO_CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+# A bad config value, from either package (each has its own type: neither imports the other).
+CONFIG_ERRORS = (ConfigError, EnvConfigError)
+
+# The shipped recipes (package data; ``configs/`` at the repository root links here).
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+# Where the packages are (the repository, or site-packages): shipped files such as motion clips are named
+# relative to it in the configs (``legged_env/robots/go1/motions/...``).
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 SECTIONS = ("env", "policy", "algorithm", "runner")
 TRAIN_SECTIONS = ("policy", "algorithm", "runner")
 
@@ -128,7 +137,7 @@ def run_main(main: Callable[[argparse.Namespace], int | None], parser: argparse.
     rank = f"[rank {os.environ['RANK']}] " if "RANK" in os.environ and "LOCAL_RANK" in os.environ else ""
     try:
         code = main(args)
-    except (ConfigError, CheckpointError) as e:
+    except (*CONFIG_ERRORS, CheckpointError) as e:
         print(f"error: {rank}{e}", file=sys.stderr)
         sys.exit(2)
     except NonFiniteError as e:
@@ -188,15 +197,15 @@ def read_yaml(path: Path) -> dict:
 
 def resolve_config(spec: TaskSpec, raw: dict, source: str, overrides: list[str]) -> dict:
     """Full config ``{env, policy, algorithm, runner}``: ``raw`` over every default, then ``--set`` items."""
-    open_keys = frozenset(f"env.{k}" for k in spec.open_keys)
-    env = merge_strict(spec.default_config(), raw.get("env") or {}, source, "env", open_keys)
+    keys = open_keys(spec)
+    env = merge_strict(spec.default_config(), raw.get("env") or {}, source, "env", keys)
     train_raw = {k: dict(raw.get(k) or {}) for k in TRAIN_SECTIONS}
     env_items, train_items = [], []
     for item in overrides:
         path, value = parse_override(item)
         where = f"--set {item}"
         if path[0] == "env":
-            env = merge_strict(env, _nested(path[1:], value), where, "env", open_keys, replace_open=False)
+            env = merge_strict(env, _nested(path[1:], value), where, "env", keys, replace_open=False)
             env_items.append(where)
         else:
             section = dict(train_raw[path[0]])
@@ -211,17 +220,6 @@ def resolve_config(spec: TaskSpec, raw: dict, source: str, overrides: list[str])
     train = resolve_train_cfg(train_raw, f"{source} with {', '.join(train_items)}" if train_items else source)
     check_env_cfg(env, f"{source} with {', '.join(env_items)}" if env_items else source)
     return {"env": env, **train}
-
-
-def check_env_cfg(env: dict, source: str) -> None:
-    """ConfigError naming the key for the env values a task looks up by count or by name: checked here, before
-    the env is built, so the message names ``env.<key>`` and nothing slow has run yet."""
-    if env["num_envs"] < 1:
-        raise ConfigError(f"env.num_envs in {source} must be >= 1, got {env['num_envs']}")
-    from legged_env.robots import ROBOTS
-
-    if "robot" in env and env["robot"] not in ROBOTS:
-        raise ConfigError(f"env.robot in {source} must be one of {', '.join(sorted(ROBOTS))}, got {env['robot']!r}")
 
 
 def check_device(device: str) -> None:
@@ -239,7 +237,7 @@ def check_device(device: str) -> None:
 def load_config(args: argparse.Namespace) -> tuple[TaskSpec, dict, str]:
     """Task spec, resolved config with the CLI flags applied, and the config file path."""
     spec = get_task(args.task)
-    path = Path(args.config) if args.config else REPO_CONFIG_DIR / spec.config_file
+    path = Path(args.config) if args.config else CONFIG_DIR / spec.config_file
     flags = []
     if args.num_envs is not None:
         flags.append(f"env.num_envs={args.num_envs}")
@@ -268,22 +266,15 @@ def config_errors(what: str) -> Iterator[None]:
     an error anywhere else is a bug and keeps its traceback. A ConfigError passes unchanged."""
     try:
         yield
-    except ConfigError:
+    except CONFIG_ERRORS:
         raise
     except (ValueError, TypeError) as e:
         raise ConfigError(f"{what}: {e}") from e
 
 
-def build_task(spec: TaskSpec, env_cfg: dict, seed: int, source: str = "<config>"):
-    """The JAX task of ``env_cfg`` (not compiled yet: that happens in TorchVecEnv); a value the task's
-    constructor rejects is a ConfigError naming the env section."""
-    with config_errors(f"env of task {spec.name} in {source}"):
-        return spec.env_class(env_cfg, env_cfg["num_envs"], seed=seed, source=source)
-
-
 def make_env(spec: TaskSpec, env_cfg: dict, seed: int, device: str, source: str = "<config>"):
     """Builds the JAX task and wraps it as a torch VecEnv."""
-    from legged_env.torch_vec_env import TorchVecEnv  # imports jax; keep `--help` fast
+    from legged_rl.torch_vec_env import TorchVecEnv  # imports jax; keep `--help` fast
 
     return TorchVecEnv(build_task(spec, env_cfg, seed, source), device=device)
 
@@ -390,11 +381,11 @@ def read_run_config(run_dir: str) -> dict:
 
 def resolve_env_overrides(spec: TaskSpec, env_cfg: dict, overrides: list[str]) -> dict:
     """A run's env config (checked against the task's defaults) with ``env.*`` ``--set`` items applied."""
-    open_keys = frozenset(f"env.{k}" for k in spec.open_keys)
-    env = merge_strict(spec.default_config(), env_cfg, "config.json", "env", open_keys)
+    keys = open_keys(spec)
+    env = merge_strict(spec.default_config(), env_cfg, "config.json", "env", keys)
     for item in overrides:
         path, value = parse_override(item)
-        env = merge_strict(env, _nested(path[1:], value), f"--set {item}", "env", open_keys, replace_open=False)
+        env = merge_strict(env, _nested(path[1:], value), f"--set {item}", "env", keys, replace_open=False)
     check_env_cfg(env, "config.json with the --set items" if overrides else "config.json")
     return env
 
@@ -417,11 +408,9 @@ def resolve_motion_files(files: list[str], where: str) -> list[str]:
     """Motion clip paths as given, or relative to the repository root (where the shipped clips live)."""
     resolved = []
     for f in files:
-        path = Path(f) if Path(f).exists() else REPO_CONFIG_DIR.parent / f
+        path = Path(f) if Path(f).exists() else PACKAGE_ROOT / f
         if not path.exists():
-            raise ConfigError(
-                f"motion file '{f}' in {where} not found (relative paths: cwd or {REPO_CONFIG_DIR.parent})"
-            )
+            raise ConfigError(f"motion file '{f}' in {where} not found (relative paths: cwd or {PACKAGE_ROOT})")
         resolved.append(str(path))
     return resolved
 

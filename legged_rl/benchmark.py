@@ -11,7 +11,7 @@ import torch.distributed
 from mujoco import mjx
 
 from legged_env.terrain import raycast
-from legged_env.torch_vec_env import TorchVecEnv
+from legged_rl.torch_vec_env import TorchVecEnv
 
 
 def time_env_steps(env: TorchVecEnv, steps: int, repeats: int, seed: int = 0) -> float:
@@ -44,7 +44,7 @@ def time_ppo_iterations(runner, iterations: int) -> dict:
     runner.alg.policy.train()
     for _ in range(iterations):
         start = time.perf_counter()
-        runner._collect_rollout()
+        runner.collect_rollout()
         mid = time.perf_counter()
         runner.alg.update()
         collection.append(mid - start)

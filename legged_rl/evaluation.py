@@ -21,7 +21,7 @@ from fractions import Fraction
 import numpy as np
 import torch
 
-from legged_env.torch_vec_env import TorchVecEnv
+from legged_rl.torch_vec_env import TorchVecEnv
 
 G = 9.81
 

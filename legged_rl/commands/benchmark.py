@@ -1,0 +1,186 @@
+"""Throughput benchmark, printed as one JSON object: python scripts/benchmark.py --task=walk.
+
+Reports env-steps/s through the torch VecEnv with random actions at each ``--sizes`` num_envs, the
+jit compile seconds of the batched step (cold: a fresh, empty compilation cache), and one PPO
+iteration's collection and learning seconds at ``--ppo_envs`` envs. With ``--nproc 1,2`` it also
+measures training with 1 and 2 processes at the same total ``--ppo_envs`` (env-steps/s, collection and
+learning seconds per iteration), the multi-process ones launched through torchrun, under ``"nproc"``.
+Not a test: numbers depend on the machine; compare ratios measured in the same run.
+"""
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+
+from legged_rl.launch import prepare_worker_environment
+from st_rl.utils import distributed
+
+prepare_worker_environment()  # under torchrun: XLA flags before legged_env imports jax
+
+from legged_rl import cli  # noqa: E402
+from st_rl.runners.config import check_mini_batches  # noqa: E402
+
+
+def main(args) -> int:
+    if distributed.launched_by_torchrun():
+        return rank_main(args)
+    sizes = args.sizes
+    spec, cfg, source = cli.load_config(args)
+    nprocs = [distributed.resolve_nproc(n, args.device) for n in args.nproc.split(",")] if args.nproc else []
+    for n in nprocs:
+        cli.per_rank_env_cfg({**cfg["env"], "num_envs": args.ppo_envs}, n)
+    # The PPO timing's mini-batches, checked before any env is built.
+    check_mini_batches(cfg, args.ppo_envs, source, "--ppo_envs")
+    # A fresh cache directory makes the first compile a cold one, and leaves the user's cache alone. Made after
+    # the checks above (a bad argument leaves no directory behind), before the first env reads it.
+    os.environ["LEGGED_ENV_JAX_CACHE"] = tempfile.mkdtemp(prefix="legged_env_bench_cache_")
+
+    import jax
+    import torch
+
+    from legged_rl.benchmark import time_env_steps, time_first_step, time_ppo_iterations
+
+    def env_with(n: int):
+        return cli.make_env(spec, {**cfg["env"], "num_envs": n}, 0, args.device, source)
+
+    result = {
+        "task": spec.name,
+        "device": args.device,
+        "jax_backend": jax.default_backend(),
+        "torch_threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+    }
+    env, result["jit_compile_s"] = time_first_step(lambda: env_with(sizes[0]))
+    result["jit_compile_num_envs"] = sizes[0]
+    rates = {}
+    for n in sizes:
+        env = env if env.num_envs == n else env_with(n)
+        rates[str(n)] = round(time_env_steps(env, args.steps, args.repeats))
+    result["env_steps_per_s"] = rates
+    env = env_with(args.ppo_envs)
+    # No log_dir and no learn(): nothing is written.
+    runner = cli.build_runner(env, cfg, None, args.device, source)
+    cli.attach_reference_motion(runner, env, cfg, source)
+    ppo = time_ppo_iterations(runner, args.ppo_iterations)
+    result["ppo_iteration"] = {"num_envs": args.ppo_envs, **{k: round(v, 3) for k, v in ppo.items()}}
+    if hasattr(env.env, "render_depth"):  # a task with a forward depth camera (climb)
+        result["forward_depth"] = depth_cost(spec, cfg, env, sizes[0], args, source)
+    if nprocs:
+        one = {"env_steps_per_s": round(time_env_steps(env, args.steps, args.repeats)), **ppo}
+        del env, runner
+        result["nproc"] = {str(n): nproc_result(n, one, args) for n in nprocs}
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def depth_cost(spec, cfg: dict, env, num_envs: int, args, source: str) -> dict:
+    """Cost of the forward depth image: env-steps/s at ``num_envs`` with the ``forward_depth`` segment in the
+    actor observation against without (same run), and the analytic ray cast against ``mjx.ray``."""
+    from legged_rl.benchmark import time_depth_methods, time_env_steps
+
+    fd = cfg["env"]["forward_depth"]
+    height, width = fd["resolution"]
+    obs = cfg["env"]["observations"]
+    with_depth = {**obs, "actor": {**obs["actor"], "forward_depth": {"scale": 1.0}}}
+    depth_env = cli.make_env(
+        spec, {**cfg["env"], "num_envs": num_envs, "observations": with_depth}, 0, args.device, source
+    )
+    plain_env = (
+        env
+        if env.num_envs == num_envs
+        else cli.make_env(spec, {**cfg["env"], "num_envs": num_envs}, 0, args.device, source)
+    )
+    with_rate = time_env_steps(depth_env, args.steps, args.repeats)
+    without_rate = time_env_steps(plain_env, args.steps, args.repeats)
+    num_boxes = int(cfg["env"]["terrain"]["num_obstacles"]) + 2  # obstacles + side walls
+    methods = time_depth_methods(num_envs, height, width, num_boxes, repeats=args.repeats, max_range=fd["max_range"])
+    return {
+        "resolution": [height, width],
+        "num_envs": num_envs,
+        "env_steps_per_s_with_depth": round(with_rate),
+        "env_steps_per_s_without_depth": round(without_rate),
+        "depth_us_per_env_step": round(1e6 / with_rate - 1e6 / without_rate, 2),
+        "ray_cast_methods": methods,
+    }
+
+
+def nproc_result(n: int, one: dict, args) -> dict:
+    """The ``--nproc`` entry for ``n`` processes: ``one`` (this process's timings) for 1, else a torchrun job."""
+    if n == 1:
+        seconds = one["collection_s"] + one["learning_s"]
+        return {
+            "nproc": 1,
+            "num_envs": args.ppo_envs,
+            "num_envs_per_rank": args.ppo_envs,
+            "env_steps_per_s": one["env_steps_per_s"],
+            "ppo_iteration": {
+                "collection_s": round(one["collection_s"], 3),
+                "learning_s": round(one["learning_s"], 3),
+                "steps_per_iteration": one["steps_per_iteration"],
+                "env_steps_per_s": round(one["steps_per_iteration"] / seconds),
+            },
+        }
+    with tempfile.TemporaryDirectory(prefix="legged_env_bench_") as tmp:
+        out = os.path.join(tmp, "rank0.json")
+        argv = distributed.strip_flag(sys.argv, "--nproc") + ["--json_out", out]
+        code = distributed.launch(n, argv)
+        if code != 0:
+            return {"nproc": n, "error": f"torchrun exited with {code}"}
+        with open(out) as f:
+            return json.load(f)
+
+
+def rank_main(args) -> int:
+    """One rank of an ``--nproc`` measurement (under torchrun); rank 0 writes the JSON to ``--json_out``."""
+    spec, cfg, source = cli.load_config(args)
+    dist = distributed.init_distributed(args.device)
+    if dist is None:
+        raise cli.ConfigError("the multi-process benchmark needs at least 2 processes")
+    try:
+        from legged_rl.benchmark import time_ranks
+        from st_rl.utils.io import atomic_write_json
+
+        env_cfg = cli.per_rank_env_cfg({**cfg["env"], "num_envs": args.ppo_envs}, dist.world_size)
+        env = cli.make_env(spec, env_cfg, dist.rank, str(dist.device), source)
+        runner = cli.build_runner(env, cfg, None, str(dist.device), source, dist=dist)
+        cli.attach_reference_motion(runner, env, cfg, source)
+        result = time_ranks(env, runner, dist, args.steps, args.repeats, args.ppo_iterations)
+        if dist.is_main and args.json_out:
+            atomic_write_json(args.json_out, result)
+    finally:
+        distributed.shutdown()
+    return 0
+
+
+def run() -> None:
+    """Console-script entry point: parse the command line and run."""
+    parser = cli.base_parser(__doc__)
+    parser.add_argument(
+        "--sizes", type=cli.int_list_at_least(1), default=[256, 1024, 4096], help="comma-separated num_envs to time"
+    )
+    parser.add_argument("--steps", type=cli.int_at_least(1), default=50, help="env steps per timing")
+    parser.add_argument(
+        "--repeats", type=cli.int_at_least(1), default=5, help="timings per size (the median is reported)"
+    )
+    parser.add_argument(
+        "--ppo_envs", type=cli.int_at_least(1), default=1024, help="num_envs of the PPO iteration timing"
+    )
+    parser.add_argument(
+        "--ppo_iterations", type=cli.int_at_least(1), default=3, help="PPO iterations timed (median reported)"
+    )
+    parser.add_argument(
+        "--nproc",
+        default=None,
+        metavar="N[,N...]",
+        help="also time training with these numbers of processes (e.g. 1,2 or auto) at --ppo_envs envs in total",
+    )
+    parser.add_argument("--json_out", default=None, help=argparse.SUPPRESS)  # a torchrun rank's result file
+    cli.run_main(main, parser)
+
+
+if __name__ == "__main__":
+    run()
