@@ -1,0 +1,1 @@
+"""Obstacle tracks: climb up and jump down boxes (task, config, curriculum)."""
