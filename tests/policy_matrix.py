@@ -5,7 +5,8 @@ and never trained themselves) this trains the class with the algorithm it needs 
 policies with a state estimator / privileged adaptor) on :class:`tests.st_rl.segments_env.SegmentsEnv`, an
 env that has every kind of segment (image, height scan, privileged parameters, AMP observations); rebuilds the
 policy from the run directory alone (``config.json`` + checkpoint); exports it with ``export_policy_as_jit``
-and reports the exported-vs-eager max abs difference over an observation sequence with resets.
+(TorchScript) and ``export_policy_as_onnx`` (ONNX, run on onnxruntime) and reports each export's max abs
+difference from eager ``act_inference`` over an observation sequence with resets.
 
     python -m tests.policy_matrix --iterations 30          # prints a JSON list, one row per class
 
@@ -26,6 +27,8 @@ import torch
 from st_rl.runners.on_policy_runner import OnPolicyRunner
 from st_rl.utils.checkpoint import load_policy_from_run
 from st_rl.utils.export import export_policy_as_jit
+from st_rl.utils.onnx_export import export_policy_as_onnx
+from st_rl.utils.onnx_policy import OnnxPolicy
 from tests.st_rl.segments_env import SegmentsEnv
 
 MUTEX_CLASSES = frozenset({"ActorCriticMutex", "ActorCriticFieldMutex", "ActorCriticClimbMutex"})
@@ -97,6 +100,9 @@ def train_and_export(class_name: str, iterations: int, log_root: str, num_envs: 
     )
     policy = load_policy_from_run(run_dir)  # config.json + the last checkpoint alone
     diff = export_policy_as_jit(policy, os.path.join(run_dir, "exported", "policy.pt"), env.num_obs)
+    metadata = {"class_name": class_name, "obs_segments": {k: list(v) for k, v in env.obs_segments.items()}}
+    onnx_path = os.path.join(run_dir, "exported", "policy.onnx")
+    onnx_diff = export_policy_as_onnx(policy, onnx_path, env.num_obs, metadata=metadata)
     stats = runner.episode_statistics()
     return {
         "class_name": class_name,
@@ -109,6 +115,8 @@ def train_and_export(class_name: str, iterations: int, log_root: str, num_envs: 
         "changed_modules": changed,
         "exported": True,
         "export_max_abs_diff": diff,
+        "onnx_max_abs_diff": onnx_diff,
+        "onnx_state": [spec["name"] for spec in OnnxPolicy(onnx_path).state_specs],
     }
 
 

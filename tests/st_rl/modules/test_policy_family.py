@@ -1,5 +1,5 @@
 """Every registered policy class: built by name, trained a few iterations, rebuilt from its run directory,
-exported, exported output == eager (see tests/policy_matrix.py)."""
+exported as TorchScript and ONNX, each export's output == eager (see tests/policy_matrix.py)."""
 
 import warnings
 
@@ -19,5 +19,7 @@ def test_class_trains_reloads_and_exports(class_name, tmp_path):
         warnings.simplefilter("ignore", DeprecationWarning)
         row = train_and_export(class_name, iterations=2, log_root=str(tmp_path), num_envs=8)
     assert row["export_max_abs_diff"] < 1e-5
+    assert row["onnx_max_abs_diff"] <= 1e-5
     assert "actor" in row["changed_modules"] and "critic" in row["changed_modules"]
     assert (tmp_path / class_name / "exported" / "policy.pt").is_file()
+    assert (tmp_path / class_name / "exported" / "policy.onnx").is_file()
