@@ -24,8 +24,8 @@ import time
 
 import torch
 
+from st_rl.modules import load_policy_from_run
 from st_rl.runners.on_policy_runner import OnPolicyRunner
-from st_rl.utils.checkpoint import load_policy_from_run
 from st_rl.utils.export import export_policy_as_jit
 from st_rl.utils.onnx_export import export_policy_as_onnx
 from st_rl.utils.onnx_policy import OnnxPolicy

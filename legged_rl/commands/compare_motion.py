@@ -27,7 +27,7 @@ def main() -> int:
     from legged_rl.cli import PACKAGE_ROOT, resolve_motion_files
     from st_rl.datasets.motion_loader import load_motion
     from st_rl.datasets.motion_metrics import discriminator_scores, joint_angle_distance
-    from st_rl.utils.checkpoint import load_policy_from_run
+    from st_rl.modules import load_policy_from_run
     from st_rl.utils.errors import CheckpointError
     from st_rl.utils.obs_segments import get_obs_slice
 

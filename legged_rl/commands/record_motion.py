@@ -56,7 +56,7 @@ def main(args) -> int:
 
     from legged_env.robots import get_robot
     from st_rl.datasets.motion_loader import frames_until_done, save_motion
-    from st_rl.utils.checkpoint import load_policy_from_run
+    from st_rl.modules import load_policy_from_run
 
     env = cli.make_env(spec, env_cfg, seed, args.device, source)
     segments = getattr(env, "amp_obs_segments", None)

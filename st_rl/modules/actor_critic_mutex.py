@@ -36,6 +36,7 @@ import torch
 from torch import nn
 
 from st_rl.modules.actor_critic import HiddenStates, Segments, default_segments
+from st_rl.modules.registry import load_policy_from_run
 from st_rl.utils.config import ConfigError
 from st_rl.utils.obs_segments import get_obs_slice, get_subobs_by_components, segment_size
 
@@ -468,7 +469,6 @@ class ActorCriticMutex(nn.Module):
 
 def _load_sub_policy(k: int, run_dir: str, checkpoint: int) -> tuple[nn.Module, float]:
     """``(frozen eval policy, action scale)`` of run ``run_dir``; every failure is a one-line ConfigError."""
-    from st_rl.utils.checkpoint import load_policy_from_run  # local: st_rl.utils.checkpoint imports st_rl.modules
 
     where = f"sub-policy {k} ({run_dir})"
     config_path = os.path.join(run_dir, "config.json")

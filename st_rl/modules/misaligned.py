@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from st_rl.utils.checkpoint import load_policy_from_run
+from st_rl.modules.registry import load_policy_from_run
 from st_rl.utils.obs_segments import get_obs_slice, segments_num_obs
 
 Layout = Mapping[str, tuple[int, ...]]

@@ -7,13 +7,11 @@ A checkpoint (``model_<iter>.pt``, written by ``OnPolicyRunner.save``) is a dict
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from typing import Any
 
 import torch
-from torch import nn
 
 from st_rl.utils.errors import CheckpointError
 
@@ -82,31 +80,3 @@ def get_load_path(root: str, load_run: str | int | None = -1, checkpoint: int = 
             f"checkpoint {checkpoint} not found in {run_dir} (checkpoints: {', '.join(map(str, iters))})"
         )
     return os.path.join(run_dir, f"model_{checkpoint}.pt")
-
-
-def load_policy_from_run(run_dir: str, checkpoint: int = -1, device: str | torch.device = "cpu") -> nn.Module:
-    """Rebuild the trained policy from a run directory alone (``config.json`` + ``model_<iter>.pt``), in eval mode."""
-    from st_rl.modules import build_policy  # local: modules depend on utils, not the other way round
-
-    with open(os.path.join(run_dir, "config.json")) as f:
-        cfg = json.load(f)
-    policy = build_policy(
-        cfg["policy"],
-        cfg["num_obs"],
-        cfg["num_critic_obs"],
-        cfg["num_actions"],
-        _segments(cfg["obs_segments"]),
-        _segments(cfg["privileged_obs_segments"]),
-        source=os.path.join(run_dir, "config.json"),
-        amp_obs_segments=_segments(cfg.get("amp_obs_segments")),
-    )
-    path = get_load_path(os.path.dirname(os.path.abspath(run_dir)), os.path.abspath(run_dir), checkpoint)
-    state = read_checkpoint(path, torch.device(device))["model_state_dict"]
-    policy.load_state_dict(state)
-    return policy.to(device).eval()
-
-
-def _segments(raw: dict[str, Any] | None):
-    from st_rl.utils.obs_segments import normalize_segments
-
-    return normalize_segments(raw)

@@ -3,11 +3,10 @@ from collections import OrderedDict
 import pytest
 import torch
 
-from st_rl.modules import ActorCritic
+from st_rl.modules import ActorCritic, load_policy_from_run
 from st_rl.modules.actor_critic_recurrent import ActorCriticRecurrent
 from st_rl.modules.misaligned import load_misaligned_from_run, load_misaligned_state_dict
 from st_rl.runners import OnPolicyRunner
-from st_rl.utils.checkpoint import load_policy_from_run
 from st_rl.utils.obs_segments import get_obs_slice, segments_num_obs
 from tests.st_rl.dummy_env import PointMassEnv
 

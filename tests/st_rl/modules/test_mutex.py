@@ -13,11 +13,10 @@ import pytest
 import torch
 
 from st_rl.env.engaging_block import ENGAGING_BLOCK_SIZE, OBSTACLE_TYPES, make_engaging_block
-from st_rl.modules import POLICY_CLASSES, build_policy, resolve_policy_cfg
+from st_rl.modules import POLICY_CLASSES, build_policy, load_policy_from_run, resolve_policy_cfg
 from st_rl.modules.actor_critic_field_mutex import ActorCriticClimbMutex, ActorCriticFieldMutex
 from st_rl.modules.actor_critic_mutex import ActorCriticMutex, read_action_scale
 from st_rl.runners import OnPolicyRunner
-from st_rl.utils.checkpoint import load_policy_from_run
 from st_rl.utils.config import ConfigError
 from st_rl.utils.export import export_max_abs_diff
 from st_rl.utils.obs_segments import get_obs_slice, get_subobs_by_components

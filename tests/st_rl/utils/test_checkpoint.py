@@ -3,8 +3,9 @@ import os
 import pytest
 import torch
 
+from st_rl.modules import load_policy_from_run
 from st_rl.runners import CheckpointError, OnPolicyRunner
-from st_rl.utils.checkpoint import get_load_path, load_policy_from_run
+from st_rl.utils.checkpoint import get_load_path
 from tests.st_rl.dummy_env import PointMassEnv
 
 CFG = {
