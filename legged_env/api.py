@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from legged_env.core.config import merge_strict
+from legged_env.core.config import load_yaml, merge_strict
 from legged_env.errors import ConfigError
 from legged_env.tasks import TaskSpec, get_task
 
@@ -41,7 +41,7 @@ def read_recipe_env(path: str | os.PathLike) -> dict:
     if not path.is_file():
         raise ConfigError(f"config file {path} not found")
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = load_yaml(path.read_text()) or {}
     except yaml.YAMLError as e:
         raise ConfigError(f"config file {path} is not valid YAML: {str(e).splitlines()[0]}") from None
     if not isinstance(raw, dict):

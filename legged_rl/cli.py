@@ -25,7 +25,7 @@ from pathlib import Path
 import yaml
 
 from legged_env.api import build_task, check_env_cfg, open_keys
-from legged_env.core.config import merge_strict
+from legged_env.core.config import load_yaml, merge_strict
 from legged_env.errors import ConfigError as EnvConfigError
 from legged_env.tasks import TaskSpec, get_task
 from st_rl.runners.config import resolve_train_cfg
@@ -166,7 +166,7 @@ def parse_override(item: str) -> tuple[list[str], object]:
     if len(path) < 2 or path[0] not in SECTIONS or not all(path):
         raise ConfigError(f"--set {item}: key must start with one of {', '.join(SECTIONS)} (e.g. env.num_envs=64)")
     try:
-        value = yaml.safe_load(raw)
+        value = load_yaml(raw)
     except yaml.YAMLError as e:
         raise ConfigError(f"--set {item}: value is not valid YAML ({str(e).splitlines()[0]})") from None
     return path, value
@@ -184,7 +184,7 @@ def read_yaml(path: Path) -> dict:
     if not path.is_file():
         raise ConfigError(f"config file {path} not found")
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = load_yaml(path.read_text()) or {}
     except yaml.YAMLError as e:
         raise ConfigError(f"config file {path} is not valid YAML: {str(e).splitlines()[0]}") from None
     if not isinstance(raw, dict):
@@ -249,6 +249,8 @@ def load_config(args: argparse.Namespace) -> tuple[TaskSpec, dict, str]:
         flags.append(f"runner.experiment_name={args.experiment_name}")
     if getattr(args, "run_name", None):
         flags.append(f"runner.run_name={args.run_name}")
+    if getattr(args, "logger", None):  # train.py --logger
+        flags.append(f"runner.logger={args.logger}")
     if getattr(args, "resume", False):  # train.py: the run to resume from is recorded in config.json
         flags.append("runner.resume=true")
         if args.load_run is not None:

@@ -2,9 +2,29 @@
 
 import copy
 import difflib
+import re
 from collections.abc import Mapping
 
+import yaml
+
 from legged_env.errors import ConfigError
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader with YAML 1.2 floats: ``1e-4`` and ``-2E3`` are numbers (YAML 1.1, PyYAML's default,
+    reads them as strings unless they have a dot, so ``--set algorithm.learning_rate=5e-4`` was a string)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def load_yaml(text: str):
+    """``yaml.safe_load`` with YAML 1.2 floats (see :class:`_Loader`); raises ``yaml.YAMLError`` as it does."""
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader subclass)
 
 
 def _type_ok(default, value) -> bool:

@@ -103,3 +103,15 @@ def test_set_overrides_switch_policy_class_with_its_required_keys():
     missing = r"missing required key 'policy.estimator_target_components' in file.yaml with --set"
     with pytest.raises(ConfigError, match=missing):
         cli.resolve_config(spec, {}, "file.yaml", items[:1])
+
+
+def test_exponent_floats_without_a_dot_are_numbers():
+    """``--set algorithm.learning_rate=5e-4`` (the README's spelling): PyYAML's YAML 1.1 reads ``5e-4`` as a string;
+    the scripts' YAML reads it as the number it is, on the command line and in config files."""
+    assert cli.parse_override("algorithm.learning_rate=5e-4") == (["algorithm", "learning_rate"], 5e-4)
+    assert cli.parse_override("env.rewards.scales.torques=-1e-4")[1] == -1e-4
+    assert cli.parse_override("env.commands.lin_vel_x=[1e-1,2E0]")[1] == [0.1, 2.0]
+    assert cli.parse_override('runner.run_name="1e-4"')[1] == "1e-4"  # quoted: still a string
+    spec = get_task("walk")
+    cfg = cli.resolve_config(spec, {}, "f.yaml", ["env.rewards.scales.torques=-1e-4", "algorithm.learning_rate=5e-4"])
+    assert cfg["env"]["rewards"]["scales"]["torques"] == -1e-4 and cfg["algorithm"]["learning_rate"] == 5e-4
