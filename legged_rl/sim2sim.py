@@ -5,9 +5,37 @@ import os
 
 import mujoco
 import numpy as np
-import torch
 
 from legged_env.robots import get_robot
+
+POLICY_FILES = ("policy.pt", "policy.onnx")
+
+
+class TorchScriptPolicy:
+    """``policy.pt`` with :class:`st_rl.utils.onnx_policy.OnnxPolicy`'s numpy calling convention."""
+
+    def __init__(self, path: str):
+        import torch  # only for this file type: an ONNX deployment needs onnxruntime alone
+
+        self._torch = torch
+        self.module = torch.jit.load(path)
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        with self._torch.no_grad():
+            return self.module(self._torch.as_tensor(obs, dtype=self._torch.float32)).numpy()
+
+    def reset(self, dones=None) -> None:
+        if hasattr(self.module, "reset"):  # recurrent state (exports before recurrent support have no reset)
+            self.module.reset()
+
+
+def load_exported_policy(path: str):
+    """A callable ``(B, num_obs) float32 -> (B, num_actions)`` with ``reset()``, from policy.pt or policy.onnx."""
+    if path.endswith(".onnx"):
+        from st_rl.utils.onnx_policy import OnnxPolicy  # numpy + onnxruntime only
+
+        return OnnxPolicy(path)
+    return TorchScriptPolicy(path)
 
 
 class MujocoDeployment:
@@ -18,19 +46,25 @@ class MujocoDeployment:
     substeps per policy step. This is the sim-to-sim check of an export.
 
     Args:
-        export_dir: directory with ``policy.pt`` and ``policy.json``.
+        export_dir: directory with ``policy.json`` and the exported policy.
         xml_path: MJCF of the robot (default: the robot named in policy.json).
+        policy_file: ``policy.pt`` (TorchScript, run with torch) or ``policy.onnx`` (run with onnxruntime).
     """
 
     SUPPORTED = ("base_lin_vel", "base_ang_vel", "projected_gravity", "commands", "dof_pos", "dof_vel", "last_actions")
 
-    def __init__(self, export_dir: str, xml_path: str | None = None):
+    def __init__(self, export_dir: str, xml_path: str | None = None, policy_file: str = "policy.pt"):
         with open(os.path.join(export_dir, "policy.json")) as f:
             self.meta = json.load(f)
         unsupported = [s["name"] for s in self.meta["obs_segments"] if s["name"] not in self.SUPPORTED]
         if unsupported:
             raise ValueError(f"segments {unsupported} need sensors this deployment does not model")
-        self.policy = torch.jit.load(os.path.join(export_dir, "policy.pt"))
+        if policy_file not in POLICY_FILES:
+            raise ValueError(f"policy file must be one of {', '.join(POLICY_FILES)}, got {policy_file!r}")
+        path = os.path.join(export_dir, policy_file)
+        if not os.path.isfile(path):
+            raise ValueError(f"no {policy_file} in {export_dir} (exports before ONNX support have only policy.pt)")
+        self.policy = load_exported_policy(path)
         path = xml_path or str(get_robot(self.meta["robot"]).XML_PATH)
         self.model = mujoco.MjModel.from_xml_path(path)
         self.model.opt.timestep = self.meta["sim_dt"]
@@ -51,8 +85,7 @@ class MujocoDeployment:
         self.data.qpos[3:7] = (1.0, 0.0, 0.0, 0.0)
         self.data.qpos[self.qpos_idx] = self.default
         self.last_actions[:] = 0.0
-        if hasattr(self.policy, "reset"):  # recurrent state (exports before recurrent support have no reset)
-            self.policy.reset()
+        self.policy.reset()
         mujoco.mj_forward(self.model, self.data)
 
     def observation(self):
@@ -72,9 +105,7 @@ class MujocoDeployment:
 
     def step(self) -> None:
         """One policy step: observe, act, ``decimation`` PD-controlled physics substeps."""
-        obs = torch.as_tensor(self.observation(), dtype=torch.float32)[None]
-        with torch.no_grad():
-            action = self.policy(obs)[0].numpy().astype(np.float64)
+        action = np.asarray(self.policy(self.observation()[None].astype(np.float32))[0], dtype=np.float64)
         clip = self.meta["clip_actions"]
         action = np.clip(action, -clip, clip)
         target = self.default + self.meta["action_scale"] * action

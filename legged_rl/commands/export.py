@@ -1,7 +1,9 @@
 """Export a trained policy for the robot: python scripts/export.py --task=walk --load_run -1.
 
 Writes ``<run>/exported/policy.pt`` (TorchScript: normaliser baked in, deterministic, input = flat
-actor observation; a recurrent policy holds its state in buffers, ``reset()`` at an episode start)
+actor observation; a recurrent policy holds its state in buffers, ``reset()`` at an episode start),
+``<run>/exported/policy.onnx`` (the same graph for onnxruntime; recurrent state as explicit inputs/outputs,
+policy.json's contents in its metadata; ``st_rl.utils.onnx_policy.OnnxPolicy`` runs it with numpy)
 and ``<run>/exported/policy.json`` (observation layout, joint order, default joint positions, action
 scale, PD gains, control dt, torque limits).
 
@@ -27,9 +29,10 @@ def main(args) -> int:
         env_cfg = cli.resolve_env_overrides(spec, cli.read_run_config(run_dir)["env"], ["env.num_envs=1"])
 
     from legged_rl.deploy import policy_metadata
-    from st_rl.utils.checkpoint import load_policy_from_run
+    from st_rl.modules import load_policy_from_run
     from st_rl.utils.export import export_policy_as_jit
     from st_rl.utils.io import atomic_write_json
+    from st_rl.utils.onnx_export import export_policy_as_onnx
 
     # Only the task description is needed (no stepping), so the env is built but never run.
     env = cli.build_task(spec, env_cfg, 0, source)
@@ -43,12 +46,15 @@ def main(args) -> int:
             f"num_actions {env.num_actions} (env) vs {policy.num_actions}"
         )
     out_dir = args.output or os.path.join(run_dir, "exported")
-    diff = export_policy_as_jit(policy, os.path.join(out_dir, "policy.pt"), env.actor_obs.size)
     meta = policy_metadata(env, spec.name)
     meta["checkpoint"] = os.path.abspath(path)  # the config file for a policy built from other runs
+    diff = export_policy_as_jit(policy, os.path.join(out_dir, "policy.pt"), env.actor_obs.size)
+    onnx_diff = export_policy_as_onnx(policy, os.path.join(out_dir, "policy.onnx"), env.actor_obs.size, metadata=meta)
     atomic_write_json(os.path.join(out_dir, "policy.json"), meta)
-    out = os.path.join(out_dir, "policy.pt")
-    print(f"exported {out} and policy.json from {path} (max abs diff vs eager act_inference: {diff:.2g})")
+    print(
+        f"exported {os.path.join(out_dir, 'policy.pt')}, policy.onnx and policy.json from {path} "
+        f"(max abs diff vs eager act_inference, sequence with resets: TorchScript {diff:.2g}, ONNX {onnx_diff:.2g})"
+    )
     return 0
 
 

@@ -1,7 +1,8 @@
 """Run an exported policy in plain MuJoCo (no JAX): python scripts/sim2sim.py --task=walk --load_run -1.
 
 Needs ``scripts/export.py`` to have written ``<run>/exported/``. Prints JSON with the mean
-velocities reached for each ``--command vx,vy,yaw`` and whether the robot fell.
+velocities reached for each ``--command vx,vy,yaw`` and whether the robot fell. ``--policy_file policy.onnx``
+runs the ONNX export with onnxruntime instead of the TorchScript one.
 """
 
 import argparse
@@ -22,7 +23,7 @@ def main(args) -> int:
     from legged_rl.sim2sim import MujocoDeployment, run_command
 
     try:
-        deployment = MujocoDeployment(export_dir)
+        deployment = MujocoDeployment(export_dir, policy_file=args.policy_file)
     except ValueError as e:  # an export this deployment cannot run (e.g. it needs a height scan)
         raise cli.CheckpointError(f"export {export_dir}: {e}") from e
     results = [run_command(deployment, command, args.seconds) for command in args.command or DEFAULT_COMMANDS]
@@ -52,6 +53,12 @@ def run() -> None:
         help="vx,vy,yaw_rate (repeatable; default 0.5,0,0 1.0,0,0 0,0,0.5)",
     )
     parser.add_argument("--seconds", type=cli.positive_float, default=10.0, help="seconds per command")
+    parser.add_argument(
+        "--policy_file",
+        choices=("policy.pt", "policy.onnx"),
+        default="policy.pt",
+        help="which export to run: TorchScript (torch) or ONNX (onnxruntime); default policy.pt",
+    )
     cli.run_main(main, parser)
 
 

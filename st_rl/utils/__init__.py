@@ -1,20 +1,4 @@
-"""Utilities: strict config resolution, observation segments, policy export."""
+"""Utilities: strict config resolution, observation segments, checkpoints, export (TorchScript and ONNX).
 
-from st_rl.utils.config import ConfigError, resolve_kwargs
-from st_rl.utils.obs_segments import (
-    get_obs_slice,
-    get_subobs_by_components,
-    get_subobs_size,
-    segments_num_obs,
-    substitute_estimated_state,
-)
-
-__all__ = [
-    "ConfigError",
-    "get_obs_slice",
-    "get_subobs_by_components",
-    "get_subobs_size",
-    "resolve_kwargs",
-    "segments_num_obs",
-    "substitute_estimated_state",
-]
+Nothing is imported here, so a torch-free module of this package (``st_rl.utils.onnx_policy``) loads without torch.
+"""

@@ -6,8 +6,8 @@ when episodes start. The ONNX graph itself is stateless (its recurrent state is 
 this class keeps that state per batch row between calls and zeroes the rows of the envs that are reset.
 
 This file imports nothing but the standard library and numpy (onnxruntime when a policy is loaded), so it can
-be copied next to a ``policy.onnx`` on a machine without torch or st_rl (importing it *through* the st_rl
-package pulls in torch, from ``st_rl/utils/__init__.py``).
+be copied next to a ``policy.onnx`` on a machine without torch or st_rl; ``import st_rl.utils.onnx_policy`` loads
+no torch either (``st_rl/__init__.py`` and ``st_rl/utils/__init__.py`` import nothing).
 
 The graph's interface, as stored in its ``metadata_props`` under :data:`IO_KEY` (a JSON object):
 

@@ -72,3 +72,38 @@ def test_deployment_step_matches_env_step(calm_env, deployment):
         np.testing.assert_allclose(dep.last_actions, actions[e].numpy(), atol=1e-5)
         np.testing.assert_allclose(dep.data.qpos[7:], np.asarray(nxt.data.qpos[e, 7:]), atol=2e-3)
         np.testing.assert_allclose(dep.data.qvel[6:], np.asarray(nxt.data.qvel[e, 6:]), atol=0.2)
+
+
+def test_the_onnx_export_runs_the_same_deployment_as_the_torchscript_one(calm_env, tmp_path):
+    """``MujocoDeployment(policy_file="policy.onnx")`` (onnxruntime) drives the robot as ``policy.pt`` does: same
+    actions from the same states, recurrent state carried and reset each episode."""
+    from collections import OrderedDict
+
+    from st_rl.modules import ActorCriticRecurrent
+    from st_rl.utils.export import export_policy_as_jit
+    from st_rl.utils.onnx_export import export_policy_as_onnx
+
+    torch.manual_seed(0)
+    segments = OrderedDict(calm_env.actor_obs.segments)
+    policy = ActorCriticRecurrent(
+        calm_env.actor_obs.size, calm_env.actor_obs.size, calm_env.num_actions, obs_segments=segments,
+        actor_hidden_dims=[32], critic_hidden_dims=[32], rnn_hidden_size=16, obs_normalization=True,
+    )  # fmt: skip
+    meta = policy_metadata(calm_env, "walk")
+    export_policy_as_jit(policy, str(tmp_path / "policy.pt"), calm_env.actor_obs.size)
+    export_policy_as_onnx(policy, str(tmp_path / "policy.onnx"), calm_env.actor_obs.size, metadata=meta)
+    atomic_write_json(str(tmp_path / "policy.json"), meta)
+    runs = {}
+    for name in ("policy.pt", "policy.onnx"):
+        dep = MujocoDeployment(str(tmp_path), policy_file=name)
+        actions = []
+        for _episode in range(2):  # the second episode starts from a reset memory
+            dep.reset()
+            for _ in range(10):
+                dep.step()
+                actions.append(dep.last_actions.copy())
+        runs[name] = np.array(actions)
+    assert np.abs(runs["policy.pt"][10] - runs["policy.pt"][11]).max() > 1e-3  # the policy moves
+    np.testing.assert_allclose(runs["policy.onnx"], runs["policy.pt"], atol=1e-4)
+    with pytest.raises(ValueError, match="policy file must be one of policy.pt, policy.onnx"):
+        MujocoDeployment(str(tmp_path), policy_file="policy.tflite")
