@@ -40,7 +40,7 @@ def main(args) -> int:
 
     from legged_rl.evaluation import evaluate, render_video
     from legged_rl.torch_vec_env import TorchVecEnv
-    from st_rl.utils.checkpoint import load_policy_from_run
+    from st_rl.modules import load_policy_from_run
     from st_rl.utils.io import atomic_write_json
 
     task = cli.build_task(spec, env_cfg, seed, source)  # compiled below, in TorchVecEnv

@@ -10,7 +10,7 @@ import imageio_ffmpeg
 import pytest
 import torch
 
-from st_rl.utils.checkpoint import load_policy_from_run
+from st_rl.modules import load_policy_from_run
 from tests.scripts.conftest import run_dirs, run_script
 
 pytestmark = pytest.mark.timeout(300)
