@@ -22,6 +22,13 @@ def run_script(script: str, *args: str, log_root: Path, timeout: float = 240) ->
     return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout, env=dict(os.environ))
 
 
+def installed_command(name: str) -> str:
+    """Path of the console script ``legged-rl-<name>`` that ``pip install`` put next to this interpreter."""
+    path = Path(sys.executable).parent / f"legged-rl-{name}"
+    assert path.is_file(), f"{path} missing: install the package (pip install -e .) to get the commands"
+    return str(path)
+
+
 def snapshot(root: Path) -> dict[str, tuple[int, int]]:
     """``relative path -> (size, mtime_ns)`` of every file and directory under ``root``."""
     if not root.exists():
@@ -40,10 +47,12 @@ def run_dirs(log_root: Path, experiment: str = "walk") -> list[Path]:
 
 @pytest.fixture(scope="session")
 def trained_root(tmp_path_factory) -> Path:
-    """Log root holding one 2-iteration walk run (16 envs, a checkpoint every iteration)."""
+    """Log root holding one 2-iteration walk run (16 envs, a checkpoint every iteration), trained by the installed
+    ``legged-rl-train`` command from a directory outside the repository (the recipe comes from the package)."""
     root = tmp_path_factory.mktemp("trained") / "logs"
-    proc = run_script(
-        "train",
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    cmd = [
+        installed_command("train"),
         "--task=walk",
         "--num_envs",
         "16",
@@ -55,9 +64,12 @@ def trained_root(tmp_path_factory) -> Path:
         RUN_NAME,
         "--set",
         "runner.save_interval=1",
-        log_root=root,
-    )
+        "--log_root",
+        str(root),
+    ]
+    proc = subprocess.run(cmd, cwd=elsewhere, capture_output=True, text=True, timeout=240, env=dict(os.environ))
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert list(elsewhere.iterdir()) == []  # everything went to --log_root
     return root
 
 

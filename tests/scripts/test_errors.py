@@ -1,5 +1,8 @@
 """Bad input to the scripts: one `error:` line naming the problem, non-zero exit, the log root untouched."""
 
+import os
+import subprocess
+
 import pytest
 
 from legged_env.errors import ConfigError as EnvConfigError
@@ -8,7 +11,7 @@ from legged_rl import cli
 from st_rl.algorithms.ppo import PPO
 from st_rl.modules import build_policy
 from st_rl.utils.config import ConfigError
-from tests.scripts.conftest import RUN_NAME, run_dirs, run_script, snapshot
+from tests.scripts.conftest import REPO, RUN_NAME, installed_command, run_dirs, run_script, snapshot
 from tests.st_rl.dummy_env import PointMassEnv
 
 pytestmark = pytest.mark.timeout(180)
@@ -146,6 +149,24 @@ def _task_raising(error: Exception) -> TaskSpec:
 
 
 TRAIN_CFG = {"policy": {}, "algorithm": {"class_name": "PPO"}, "runner": {}}
+
+
+@pytest.mark.parametrize("command", ["train", "play", "export", "sim2sim", "benchmark"])
+def test_installed_commands_read_the_packaged_recipes_from_any_directory(command, tmp_path):
+    """``legged-rl-<command>`` from outside the repository: the recipe is the package's (its path is in the one
+    error line), and nothing is written in the working directory."""
+    cmd = [
+        installed_command(command),
+        "--task=walk",
+        "--set",
+        "runner.max_iteration=3",
+        "--log_root",
+        str(tmp_path / "l"),
+    ]
+    proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=120, env=dict(os.environ))
+    assert proc.returncode == 2
+    assert_one_error(proc, "'runner.max_iteration'", str(REPO / "legged_rl" / "configs" / "walk.yaml"))
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_constructor_value_errors_become_config_errors_naming_the_section():
