@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from legged_env.core.config import load_yaml, merge_strict
+from legged_env.config import load_yaml, merge_strict
 from legged_env.errors import ConfigError
 from legged_env.tasks import TaskSpec, get_task
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import yaml
 
 from legged_env.api import build_task, check_env_cfg, open_keys
-from legged_env.core.config import load_yaml, merge_strict
+from legged_env.config import load_yaml, merge_strict
 from legged_env.errors import ConfigError as EnvConfigError
 from legged_env.tasks import TaskSpec, get_task
 from st_rl.runners.config import resolve_train_cfg

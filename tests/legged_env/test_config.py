@@ -4,7 +4,7 @@ import copy
 
 import pytest
 
-from legged_env.core.config import merge_strict
+from legged_env.config import merge_strict
 from legged_env.tasks import get_task
 from legged_rl import cli
 from legged_rl.cli import CONFIG_ERRORS as ConfigError  # either package's (env keys: legged_env's)
