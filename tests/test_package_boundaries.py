@@ -139,3 +139,18 @@ def test_every_source_directory_is_a_package_that_setup_ships():
     dirs = {_module_name(p.parent / "__init__.py") for pkg in PACKAGES for p in (ROOT / pkg).rglob("*.py")}
     assert dirs <= shipped, sorted(dirs - shipped)
     assert sorted(p.name for p in (ROOT / "legged_rl" / "configs").glob("*.yaml"))  # package data: the recipes
+
+
+def test_resolving_a_config_loads_no_jax():
+    """A config error is reported before JAX / MJX load (seconds per command): the task registry, the task configs
+    and legged_env.make's validation are pure Python; the env class is imported when an env is built."""
+    code = (
+        "import sys\n"
+        "from legged_env.api import env_config\n"
+        "from legged_rl import cli\n"
+        "env_config('climb', 4, config=cli.CONFIG_DIR / 'climb.yaml', terrain={'height': [0.1, 0.2]})\n"
+        "print(' '.join(m for m in ('jax', 'mujoco.mjx') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == ""
