@@ -12,6 +12,8 @@ Metrics (``play_metrics.json``):
   height, obstacles cleared).
 """
 
+import io
+import math
 import os
 import subprocess
 import tempfile
@@ -105,11 +107,20 @@ def evaluate(
     return metrics, frames, render_model
 
 
-def render_video(mj_model, frames: list[np.ndarray], path: str, fps: float, width: int = 640, height: int = 480) -> int:
+def render_video(
+    mj_model,
+    frames: list[np.ndarray],
+    path: str,
+    fps: float,
+    width: int = 640,
+    height: int = 480,
+    on_frame: Callable[[np.ndarray], None] | None = None,
+) -> int:
     """Renders recorded ``qpos`` frames with MuJoCo's offscreen renderer into an H.264 mp4 at ``path``.
 
     Needs an offscreen GL backend: ``MUJOCO_GL=egl`` (or ``osmesa``) on machines without a display.
     Returns the number of frames written; on an error (or Ctrl-C) no partial file is left at ``path``.
+    ``on_frame`` gets each rendered ``(height, width, 3)`` uint8 frame (e.g. :meth:`TensorBoardClip.add`).
 
     The encoder is imageio-ffmpeg's ffmpeg binary reading raw RGB frames on its stdin, started by
     :func:`_start_encoder` without a ``preexec_fn``: imageio's own writer passes ``preexec_fn=os.setpgrp``,
@@ -129,7 +140,10 @@ def render_video(mj_model, frames: list[np.ndarray], path: str, fps: float, widt
                     data.qpos[:] = qpos
                     mujoco.mj_forward(mj_model, data)
                     renderer.update_scene(data, camera="track")
-                    encoder.stdin.write(np.ascontiguousarray(renderer.render(), dtype=np.uint8).tobytes())
+                    rgb = np.ascontiguousarray(renderer.render(), dtype=np.uint8)
+                    encoder.stdin.write(rgb.tobytes())
+                    if on_frame is not None:
+                        on_frame(rgb)
             except BrokenPipeError:
                 pass  # ffmpeg stopped early: its exit status and message are reported below
             encoder.communicate()  # closes stdin (the end of the stream) and waits for the finished file
@@ -144,6 +158,55 @@ def render_video(mj_model, frames: list[np.ndarray], path: str, fps: float, widt
             message = log.read().decode(errors="replace").strip()
             raise RuntimeError(f"ffmpeg could not write {path} (exit {encoder.returncode}): {message}")
     return len(frames)
+
+
+class TensorBoardClip:
+    """A video for TensorBoard from rendered frames (:meth:`add`, e.g. as :func:`render_video`'s ``on_frame``).
+
+    :meth:`write` adds it to a run's TensorBoard as an animated GIF image summary, the encoding
+    ``SummaryWriter.add_video`` produces, but made with Pillow (imageio's dependency) instead of moviepy, which
+    ``add_video`` needs and this project does not install. TensorBoard shows it under Images. Kept small for the
+    event file: every ``stride``-th frame (at most ``max_fps`` frames per second) at ``1/shrink`` of the size.
+    """
+
+    def __init__(self, fps: float, max_fps: float = 25.0, shrink: int = 2) -> None:
+        self.stride = max(1, math.ceil(fps / max_fps - 1e-9))
+        self.fps = fps / self.stride
+        self.shrink = shrink
+        self.frames: list[np.ndarray] = []
+        self._seen = 0
+
+    def add(self, rgb: np.ndarray) -> None:
+        if self._seen % self.stride == 0:
+            self.frames.append(np.ascontiguousarray(rgb[:: self.shrink, :: self.shrink]))
+        self._seen += 1
+
+    def gif(self) -> bytes:
+        """The frames as an endlessly looping GIF at :attr:`fps`."""
+        from PIL import Image
+
+        images = [Image.fromarray(f) for f in self.frames]
+        out = io.BytesIO()
+        duration_ms = round(1000.0 / self.fps)
+        images[0].save(out, format="GIF", save_all=True, append_images=images[1:], duration=duration_ms, loop=0)
+        return out.getvalue()
+
+    def write(self, log_dir: str, tag: str, step: int) -> None:
+        """Adds the clip as image summary ``tag`` at ``step`` to a new event file in ``log_dir``
+        (``events.out.tfevents.*.play``, beside training's, so TensorBoard shows it in the same run).
+        ValueError without frames."""
+        from tensorboard.compat.proto.summary_pb2 import Summary
+        from torch.utils.tensorboard.writer import FileWriter
+
+        if not self.frames:
+            raise ValueError("no frames to write")
+        height, width = self.frames[0].shape[:2]
+        image = Summary.Image(height=height, width=width, colorspace=3, encoded_image_string=self.gif())
+        writer = FileWriter(log_dir, filename_suffix=".play")
+        try:
+            writer.add_summary(Summary(value=[Summary.Value(tag=tag, image=image)]), step)
+        finally:
+            writer.close()
 
 
 def _start_encoder(path: str, fps: float, width: int, height: int, log) -> subprocess.Popen:

@@ -4,6 +4,10 @@ Runs one episode per env (``--num_episodes`` envs) with the policy mean, on the 
 (``config.json``) without observation noise and pushes (``--perturbed`` keeps them), plus any
 ``--set env.*`` overrides; prints and writes ``play_metrics.json`` in the run.
 
+``--video`` writes ``videos/play_model_<it>.mp4`` in the run and adds the same video (smaller: an animated GIF
+at half size, at most 25 frames per second) to the run's TensorBoard as image ``Play/video`` at step ``<it>``, in
+an event file of its own (``events.out.tfevents.*.play``).
+
 A policy built from other runs (the mutex family, e.g. ``--task=climb --config configs/climb_mutex.yaml``)
 is not trained: it is built from the config file, runs on that config's env, and its metrics (and
 video) go to a new directory ``<log_root>/<experiment>/<date>_mutex`` with its ``config.json``.
@@ -17,6 +21,7 @@ from legged_rl import cli
 # legged_gym's play convention: measure the policy without observation noise or pushes (physical
 # parameters stay randomised as in training). --perturbed keeps the training conditions.
 NOMINAL_CONDITIONS = ["env.noise.enabled=false", "env.domain_rand.push_vel_xy=0.0"]
+VIDEO_TAG = "Play/video"  # --video in the run's TensorBoard (images), step: the checkpoint's iteration
 
 
 def main(args) -> int:
@@ -38,7 +43,7 @@ def main(args) -> int:
 
     import torch
 
-    from legged_rl.evaluation import evaluate, render_video
+    from legged_rl.evaluation import TensorBoardClip, evaluate, render_video
     from legged_rl.torch_vec_env import TorchVecEnv
     from st_rl.modules import load_policy_from_run
     from st_rl.utils.io import atomic_write_json
@@ -77,8 +82,14 @@ def main(args) -> int:
     if args.video:
         video = os.path.join(run_dir, "videos", f"play_{name}.mp4")
         os.makedirs(os.path.dirname(video), exist_ok=True)
-        render_video(render_model, frames, video, fps=1.0 / env.env.dt)
+        fps = 1.0 / float(env.env.dt)
+        clip = TensorBoardClip(fps)
+        render_video(render_model, frames, video, fps=fps, on_frame=clip.add)
         print(f"video: {video}")
+        step = cli.checkpoint_iteration(path) if path else 0
+        if clip.frames:
+            clip.write(run_dir, VIDEO_TAG, step)
+            print(f"tensorboard: {VIDEO_TAG} at step {step} in {run_dir}")
     print(f"metrics: {out}")
     return 0
 
@@ -89,7 +100,11 @@ def run() -> None:
     parser.add_argument(
         "--num_episodes", type=cli.int_at_least(1), default=100, help="episodes to evaluate (one per env)"
     )
-    parser.add_argument("--video", action="store_true", help="write an mp4 of env 0 (set MUJOCO_GL=egl headless)")
+    parser.add_argument(
+        "--video",
+        action="store_true",
+        help="write an mp4 of env 0, also in the run's TensorBoard as Play/video (set MUJOCO_GL=egl headless)",
+    )
     parser.add_argument(
         "--perturbed", action="store_true", help="keep training's observation noise and pushes (default: both off)"
     )

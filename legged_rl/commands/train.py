@@ -5,6 +5,11 @@ differ (e.g. climb from walk, or hard obstacles from a soft-obstacle run): tenso
 name (st_rl.modules.misaligned) and what was remapped or left at its initial value is printed.
 
 Several processes (one per CPU core or GPU): ``--nproc N|auto``, or ``torchrun --nproc_per_node N scripts/train.py``.
+
+``--logger wandb`` (``runner.logger``; needs the ``wandb`` extra) also sends every TensorBoard scalar, with the same
+key and step, to a Weights & Biases run named after the run directory, in project ``runner.wandb_project`` (default:
+the experiment name), with its files in ``<run_dir>/wandb/``; ``WANDB_MODE`` picks online/offline, and without an
+API key it runs offline (``wandb sync`` uploads it later).
 """
 
 import os
@@ -17,11 +22,14 @@ prepare_worker_environment()  # under torchrun: XLA flags before legged_env impo
 
 from legged_rl import cli  # noqa: E402
 from st_rl.runners.config import check_mini_batches  # noqa: E402
+from st_rl.runners.logger import import_wandb  # noqa: E402
 from st_rl.utils.config import ConfigError  # noqa: E402
 
 
 def main(args) -> int:
     spec, cfg, source = cli.load_config(args)
+    if cfg["runner"]["logger"] == "wandb":
+        import_wandb()  # missing: one line naming the extra, before the env is built
     if cli.is_frozen_policy(cfg["policy"]):
         raise ConfigError(
             f"policy.class_name {cfg['policy']['class_name']} in {source} is not trained (it runs sub-policies from "
@@ -75,7 +83,10 @@ def train(args, spec, cfg: dict, source: str, dist: distributed.DistributedConte
             f"task {spec.name} | {envs} | obs {env.num_obs} | critic obs {env.num_privileged_obs} | "
             f"actions {env.num_actions} | logs {os.path.abspath(log_dir)}"
         )
-    runner.learn(runner_cfg["max_iterations"], runner_cfg["init_at_random_ep_len"])
+    try:
+        runner.learn(runner_cfg["max_iterations"], runner_cfg["init_at_random_ep_len"])
+    finally:
+        runner.close()  # finishes the W&B run (--logger wandb)
     if is_main:
         print(f"\ndone: {runner.current_learning_iteration} iterations, checkpoints in {log_dir}")
     return 0
@@ -86,6 +97,13 @@ def run() -> None:
     parser = cli.base_parser(__doc__)
     parser.add_argument("--max_iterations", type=cli.int_at_least(0), default=None, help="learning iterations to run")
     parser.add_argument("--run_name", default=None, help="suffix of the run directory name")
+    parser.add_argument(
+        "--logger",
+        choices=("tensorboard", "wandb"),
+        default=None,
+        help="runner.logger: tensorboard (default), or wandb: the same scalars also to Weights & Biases "
+        "(offline without an API key; WANDB_MODE=online|offline)",
+    )
     parser.add_argument("--resume", action="store_true", help="continue from --load_run/--checkpoint")
     parser.add_argument(
         "--init_from",

@@ -27,6 +27,10 @@ class RunnerCfg:
         resume, load_run, checkpoint: used by scripts to pick a checkpoint to resume from
             (``load_run`` None or -1: latest run; ``checkpoint`` -1: latest iteration).
         print_progress: print the one-line progress display each iteration.
+        logger: ``"tensorboard"`` (scalars in the run directory's event file) or ``"wandb"``: the same scalars,
+            with the same keys and steps, also go to a Weights & Biases run (rsl_rl's ``logger`` key); see
+            :class:`~st_rl.runners.logger.WandbWriter`.
+        wandb_project: the W&B project of ``logger="wandb"``; ``""``: the experiment name.
     """
 
     num_steps_per_env: int = 24
@@ -40,6 +44,8 @@ class RunnerCfg:
     load_run: str | None = None
     checkpoint: int = -1
     print_progress: bool = True
+    logger: str = "tensorboard"
+    wandb_project: str = ""
 
 
 # Value checks by section and key, run when the config is resolved: a bad value then fails in a second, naming
@@ -93,6 +99,7 @@ VALUE_CHECKS: dict[str, dict[str, ValueCheck]] = {
         "num_steps_per_env": _at_least(1),
         "max_iterations": _at_least(0),
         "save_interval": _at_least(1),
+        "logger": _one_of("tensorboard", "wandb"),
     },
 }
 

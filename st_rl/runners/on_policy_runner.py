@@ -9,8 +9,8 @@ a signature (unknown keys and wrong types are :class:`~st_rl.utils.config.Config
 
 Multi-process (``dist`` from :func:`st_rl.utils.distributed.init_distributed`): every rank runs this loop
 on its own env; rank 0's parameters are broadcast when ``learn`` starts (after any ``load``), episode
-statistics are gathered from all ranks, and only rank 0 writes TensorBoard, progress, config.json and
-checkpoints.
+statistics are gathered from all ranks, and only rank 0 writes TensorBoard (and W&B, ``runner.logger="wandb"``),
+progress, config.json and checkpoints. :meth:`OnPolicyRunner.close` finishes the logs (the W&B run).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from st_rl.env.vec_env import VecEnv
 from st_rl.modules import build_policy
 from st_rl.modules.actor_critic_recurrent import load_memory_states, memory_states
 from st_rl.runners.config import RunnerCfg, resolve_train_cfg
-from st_rl.runners.logger import Timer, TrainLogger, combine_rank_logs, episode_means
+from st_rl.runners.logger import Timer, TrainLogger, combine_rank_logs, episode_means, import_wandb
 from st_rl.runners.resume import checkpoint_entry, per_env_group, per_env_of_rank, rank_resume_state
 from st_rl.utils.checkpoint import check_weights_only_safe, read_checkpoint
 from st_rl.utils.distributed import DistributedContext
@@ -65,6 +65,8 @@ class OnPolicyRunner:
         self.num_obs = env.num_obs
         self.num_critic_obs = env.num_privileged_obs if env.num_privileged_obs is not None else env.num_obs
         self.num_actions = env.num_actions
+        if self.runner_cfg.logger == "wandb" and log_dir is not None and self.is_main:
+            import_wandb()  # missing: one line naming the extra, before any training
         torch.manual_seed(self.runner_cfg.seed + (dist.rank if dist is not None else 0))
         policy = self._build_policy(source)
         alg_kwargs = {k: v for k, v in self.cfg["algorithm"].items() if k != "class_name"}
@@ -125,7 +127,15 @@ class OnPolicyRunner:
         if self.logger is None:
             log_dir = self.log_dir if self.is_main else None
             print_progress = self.runner_cfg.print_progress and self.is_main
-            self.logger = TrainLogger(log_dir, list(self.alg.loss_coefs), print_progress)
+            cfg = self.runner_cfg
+            self.logger = TrainLogger(
+                log_dir,
+                list(self.alg.loss_coefs),
+                print_progress,
+                logger=cfg.logger,
+                wandb_project=cfg.wandb_project or cfg.experiment_name,
+                run_config=self._run_config() if log_dir is not None else None,
+            )
         self.alg.policy.train()
         self.alg.storage.clear()
         start = self.current_learning_iteration
@@ -142,6 +152,13 @@ class OnPolicyRunner:
             raise
         finally:
             self.logger.close()
+
+    def close(self) -> None:
+        """Finish the logs: TensorBoard's file closed, the W&B run (``runner.logger="wandb"``) finished. A later
+        :meth:`learn` starts new ones."""
+        if self.logger is not None:
+            self.logger.finish()
+            self.logger = None
 
     def _iteration(self, it: int, stop: int) -> None:
         """Collect one rollout, update, log; advances ``current_learning_iteration``."""
@@ -290,29 +307,30 @@ class OnPolicyRunner:
         self._env_state_restored = True
 
     def _write_config(self) -> None:
-        """Write ``config.json``: resolved train config, env config (``num_envs``: the total over all ranks),
-        sizes, segments, ``world_size`` and ``num_envs_per_rank``."""
+        """Write ``config.json`` (:meth:`_run_config`)."""
         if self.log_dir is None or not self.is_main:
             return
+        atomic_write_json(os.path.join(self.log_dir, "config.json"), self._run_config())
+
+    def _run_config(self) -> dict[str, Any]:
+        """What ``config.json`` holds: resolved train config, env config (``num_envs``: the total over all ranks),
+        sizes, segments, ``world_size`` and ``num_envs_per_rank``."""
         env = self.env
         env_cfg = dict(env.cfg)
         if "num_envs" in env_cfg:
             env_cfg["num_envs"] = env.num_envs * self.world_size
-        atomic_write_json(
-            os.path.join(self.log_dir, "config.json"),
-            {
-                **self.cfg,
-                "env": env_cfg,
-                "world_size": self.world_size,
-                "num_envs_per_rank": env.num_envs,
-                "num_obs": self.num_obs,
-                "num_critic_obs": self.num_critic_obs,
-                "num_actions": self.num_actions,
-                "obs_segments": dict(env.obs_segments),
-                "privileged_obs_segments": _plain(env.privileged_obs_segments),
-                "amp_obs_segments": _plain(getattr(env, "amp_obs_segments", None)),
-            },
-        )
+        return {
+            **self.cfg,
+            "env": env_cfg,
+            "world_size": self.world_size,
+            "num_envs_per_rank": env.num_envs,
+            "num_obs": self.num_obs,
+            "num_critic_obs": self.num_critic_obs,
+            "num_actions": self.num_actions,
+            "obs_segments": dict(env.obs_segments),
+            "privileged_obs_segments": _plain(env.privileged_obs_segments),
+            "amp_obs_segments": _plain(getattr(env, "amp_obs_segments", None)),
+        }
 
     def save(self, path: str, infos: dict | None = None, resume: dict | None = None) -> None:
         """Atomically write a checkpoint: model and optimiser state, iteration, env sizes, ``infos`` and the

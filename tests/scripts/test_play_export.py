@@ -1,5 +1,6 @@
 """scripts/play.py and scripts/export.py on a trained run."""
 
+import io
 import json
 import math
 import os
@@ -9,6 +10,8 @@ import sys
 import imageio_ffmpeg
 import pytest
 import torch
+from PIL import Image
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from st_rl.modules import load_policy_from_run
 from tests.scripts.conftest import run_dirs, run_script
@@ -60,7 +63,8 @@ def offscreen_gl() -> str | None:
 
 
 def test_play_video_has_every_frame_and_does_not_fork(logs, monkeypatch):
-    """``--video``: env 0's whole episode as ``videos/play_model_<it>.mp4``, the encoder started without forking
+    """``--video``: env 0's whole episode as ``videos/play_model_<it>.mp4`` and as the run's TensorBoard image
+    ``Play/video``, the encoder started without forking
     the (JAX-multithreaded) process: no fork warning on stderr, neither JAX's at-fork hook's RuntimeWarning nor
     Python 3.12+'s DeprecationWarning, both shown every time (not once, and not hidden by the default filters)."""
     backend = offscreen_gl()
@@ -85,6 +89,18 @@ def test_play_video_has_every_frame_and_does_not_fork(logs, monkeypatch):
     # One frame per policy step of the (one) episode, from its first state, at the control rate.
     assert frames == round(metrics["mean_episode_length_s"] / dt) > 0
     assert seconds == pytest.approx(frames * dt, abs=dt)
+    # The same video in the run's TensorBoard (an event file of its own): an animated GIF at half size, every
+    # stride-th frame (at most 25 per second), at the checkpoint's iteration.
+    assert "tensorboard: Play/video at step 2 in" in proc.stdout
+    events = EventAccumulator(str(run))
+    events.Reload()
+    assert events.Tags()["images"] == ["Play/video"]
+    (image,) = events.Images("Play/video")
+    assert (image.step, image.width, image.height) == (2, 320, 240)
+    gif = Image.open(io.BytesIO(image.encoded_image_string))
+    stride = math.ceil(1.0 / dt / 25.0 - 1e-9)
+    assert gif.format == "GIF" and gif.n_frames == len(range(0, frames, stride))
+    assert gif.info["duration"] == pytest.approx(1000 * dt * stride, abs=10)  # GIF delays are in 10 ms units
 
 
 LOAD_OUTSIDE_ST_RL = """
