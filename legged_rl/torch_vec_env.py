@@ -15,9 +15,11 @@ from collections import OrderedDict
 import jax
 import numpy as np
 import torch
+from tensordict import TensorDict
 
 from legged_env.core.legged_env import LeggedEnv
 from legged_env.core.state import State
+from legged_rl.obs_groups import AMP, CRITIC, POLICY, ObservationGroups
 from st_rl.env import VecEnv
 
 
@@ -81,6 +83,9 @@ class TorchVecEnv(VecEnv):
         # AMP observation layout (infos["amp_obs"] / ["final_amp_obs"]), None when the task has no AMP group.
         self.amp_obs_segments = OrderedDict(env.amp_obs.segments) if env.amp_obs is not None else None
         self.reward_names = list(env.rewards.names)
+        # The same observations as named groups ("policy", "critic", "amp" with an AMP group) for learners that
+        # read a TensorDict of groups (get_observation_groups); replace it with ``.derive(...)`` to add a group.
+        self.observation_groups = ObservationGroups.from_vec_env(self)
         self.state: State = env.init()
         self.jax_device = next(iter(self.state.obs.devices()))  # where the env keeps its state
 
@@ -143,6 +148,25 @@ class TorchVecEnv(VecEnv):
     def get_amp_observations(self) -> torch.Tensor:
         """``(N, num_amp_obs)`` AMP observation of the current state (``(N, 0)`` without an AMP group)."""
         return self._t(self.state.amp_obs)
+
+    def base_observations(self) -> dict[str, torch.Tensor]:
+        """The current flat observations by base group name: ``policy``, ``critic`` (and ``amp``)."""
+        out = {POLICY: self.get_observations(), CRITIC: self.get_privileged_observations()}
+        if self.amp_obs_segments is not None:
+            out[AMP] = self.get_amp_observations()
+        return out
+
+    def get_observation_groups(self) -> TensorDict:
+        """The current observations as a TensorDict ``(num_envs,)`` of one flat tensor per group of
+        :attr:`observation_groups` (whose ``segments(group)`` is each one's layout); the base groups are the very
+        tensors of get_observations / get_privileged_observations / get_amp_observations."""
+        return self.observation_groups.gather(self.base_observations())
+
+    def split(self, group: str) -> TensorDict:
+        """The current observation of ``group`` as a TensorDict ``(num_envs,)`` of its segments, each
+        ``(num_envs, *shape)``."""
+        groups = self.observation_groups
+        return groups.split(group, groups.gather(self.base_observations(), [group])[group])
 
     def reset(self) -> tuple[torch.Tensor, torch.Tensor]:
         self.state = self.env.init(seed_offset=1)
