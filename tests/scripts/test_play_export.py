@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import imageio_ffmpeg
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -142,3 +143,32 @@ def test_export_writes_torchscript_and_deploy_metadata(logs, tmp_path):
     assert exported.shape == (8, 12)
     torch.testing.assert_close(exported, eager, atol=1e-5, rtol=1e-5)
     assert not torch.allclose(eager, eager[:1].expand_as(eager))  # depends on the observation
+
+    # policy.onnx: the same actions from onnxruntime and numpy alone (no torch), policy.json in its metadata
+    (work / "exported" / "policy.onnx").write_bytes((run / "exported" / "policy.onnx").read_bytes())
+    np.save(work / "obs.npy", obs.numpy())
+    subprocess.run([sys.executable, "-c", RUN_ONNX_WITHOUT_TORCH], cwd=work, check=True, timeout=120)
+    np.testing.assert_allclose(np.load(work / "actions.npy"), eager.numpy(), atol=1e-5)
+    assert json.loads((work / "metadata.json").read_text()) == meta
+
+
+RUN_ONNX_WITHOUT_TORCH = """
+import json, sys
+import numpy as np
+sys.modules["torch"] = None  # a robot computer with onnxruntime and numpy only
+from st_rl.utils.onnx_policy import OnnxPolicy
+policy = OnnxPolicy("exported/policy.onnx")
+np.save("actions.npy", policy(np.load("obs.npy")))
+json.dump(policy.metadata, open("metadata.json", "w"))
+"""
+
+
+def test_sim2sim_runs_either_export(logs):
+    assert run_script("export", "--task=walk", "--load_run", "-1", log_root=logs).returncode == 0
+    results = {}
+    for name in ("policy.pt", "policy.onnx"):
+        args = ("--load_run", "-1", "--seconds", "1.5", "--command", "0.5,0,0", "--policy_file", name)
+        proc = run_script("sim2sim", "--task=walk", *args, log_root=logs)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        results[name] = json.loads(proc.stdout)
+    assert results["policy.onnx"][0]["lin_vel_x"] == pytest.approx(results["policy.pt"][0]["lin_vel_x"], abs=1e-3)
