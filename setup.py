@@ -11,9 +11,9 @@ COMMANDS = (
     "make_reference_motion",
 )
 EXTRAS = {
-    # rsl-rl-lib's own OnPolicyRunner on our envs (legged_rl.rsl_rl)
+    # rsl-rl-lib's own OnPolicyRunner on our envs (legged_rl.adapters.RslRlVecEnv)
     "rsl_rl": ["rsl-rl-lib>=5.5"],
-    # TorchRL EnvBase adapter (legged_rl.torchrl)
+    # TorchRL EnvBase adapter (legged_rl.adapters.TorchRLEnv)
     "torchrl": ["torchrl>=0.14"],
     # --logger wandb
     "wandb": ["wandb"],

@@ -6,14 +6,12 @@ import sys
 import pytest
 import torch
 
+# No importorskip: `.[dev]` (what the README and CI install) has every extra, so a missing one fails here.
+from rsl_rl.env import VecEnv as RslRlVecEnvBase
+from rsl_rl.runners import OnPolicyRunner
+
+from legged_rl.adapters.rsl_rl_env import RslRlVecEnv
 from legged_rl.torch_vec_env import TorchVecEnv
-
-pytest.importorskip("rsl_rl")
-
-from rsl_rl.env import VecEnv as RslRlVecEnvBase  # noqa: E402
-from rsl_rl.runners import OnPolicyRunner  # noqa: E402
-
-from legged_rl.adapters.rsl_rl_env import RslRlVecEnv  # noqa: E402
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -8,19 +8,17 @@ import jax.numpy as jnp
 import pytest
 import torch
 
+# No importorskip: `.[dev]` (what the README and CI install) has every extra, so a missing one fails here.
+from tensordict import TensorDict
+from tensordict.nn import TensorDictModule
+from torchrl.envs import EnvBase
+from torchrl.envs.utils import check_env_specs
+
+from legged_rl.adapters.torchrl_env import TorchRLEnv
 from legged_rl.torch_vec_env import TorchVecEnv
 from st_rl.modules import build_policy
 from st_rl.utils.export import export_policy_as_jit
 from tests.legged_env.envs import segment_slices
-
-pytest.importorskip("torchrl")
-
-from tensordict import TensorDict  # noqa: E402
-from tensordict.nn import TensorDictModule  # noqa: E402
-from torchrl.envs import EnvBase  # noqa: E402
-from torchrl.envs.utils import check_env_specs  # noqa: E402
-
-from legged_rl.adapters.torchrl_env import TorchRLEnv  # noqa: E402
 
 pytestmark = pytest.mark.timeout(180)
 
