@@ -1,6 +1,6 @@
 """Go1 kinematics (against MuJoCo's own) and the shipped parametric reference gaits (trot.npz, pace.npz)."""
 
-import importlib.util
+import importlib
 import subprocess
 import sys
 from pathlib import Path
@@ -21,18 +21,10 @@ FPS, SPEED, FREQUENCY, SWING_HEIGHT = 50.0, 0.6, 2.0, 0.08  # the shipped clips'
 PERIOD_FRAMES = int(FPS / FREQUENCY)
 
 
-def _load_script():
-    spec = importlib.util.spec_from_file_location(
-        "make_reference_motion", REPO / "scripts" / "make_reference_motion.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def script():
-    return _load_script()
+    """The command scripts/make_reference_motion.py runs."""
+    return importlib.import_module("legged_rl.commands.make_reference_motion")
 
 
 @pytest.fixture(scope="module")

@@ -124,8 +124,10 @@ def test_mutex_plays_and_exports_as_one_module(climb_root, tmp_path):
     assert recorded[1] == str(run_dirs(climb_root, "climb")[-1])
     proc = run_script("export", "--task=climb", "--config", str(config), log_root=tmp_path / "logs")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert re.search(r"max abs diff vs eager act_inference: 0\b", proc.stdout)
+    assert re.search(r"max abs diff vs eager act_inference, sequence with resets: TorchScript 0\b", proc.stdout)
+    onnx_diff = float(re.search(r"ONNX ([0-9.e+-]+)\)", proc.stdout).group(1))
     exported = [p for p in (tmp_path / "logs" / "climb_mutex").rglob("policy.pt")]
+    assert onnx_diff <= 1e-5 and all(p.with_suffix(".onnx").is_file() for p in exported)
     assert len(exported) == 1
     meta = json.loads((exported[0].parent / "policy.json").read_text())
     assert [s["name"] for s in meta["obs_segments"]][-2:] == ["engaging_block", "height_scan"]
