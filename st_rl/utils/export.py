@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import copy
 import warnings
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -24,29 +26,44 @@ def _export_module(policy: nn.Module) -> nn.Module:
     return policy.export_module().to("cpu").eval()
 
 
-def export_max_abs_diff(
-    policy: nn.Module, exported: nn.Module, num_obs: int, steps: int = 16, batch: int = 4, seed: int = 0
+def sequence_max_abs_diff(
+    policy: nn.Module,
+    run: Callable[[torch.Tensor], Any],
+    reset: Callable[[torch.Tensor], None],
+    num_obs: int,
+    steps: int = 16,
+    batch: int = 4,
+    seed: int = 0,
 ) -> float:
-    """Largest ``|exported(obs) - policy.act_inference(obs)|`` over a random sequence of ``steps`` batches of
-    ``batch`` observations, resetting a random subset of envs after each step on both (so a recurrent policy's
-    state handling is compared too). Runs on copies; ``policy`` and ``exported`` keep their state.
+    """Largest ``|run(obs) - policy.act_inference(obs)|`` over a random sequence of ``steps`` batches of ``batch``
+    observations (CPU tensors), resetting a random subset of envs after each step on both (``reset(dones)`` on the
+    exported side, so a recurrent policy's state handling is compared too). The eager side runs on a copy; ``run``
+    may return a tensor or an array.
     """
     generator = torch.Generator().manual_seed(seed)
     device = next(policy.parameters()).device
     eager = copy.deepcopy(policy).eval()
-    scripted = copy.deepcopy(exported)
     eager.reset()
-    scripted.reset()
     worst = 0.0
     with torch.inference_mode():
         for _ in range(steps):
             obs = torch.randn(batch, num_obs, generator=generator) * 2.0
             expected = eager.act_inference(obs.to(device)).cpu()
-            worst = max(worst, float((scripted(obs) - expected).abs().max()))
+            worst = max(worst, float((torch.as_tensor(run(obs)) - expected).abs().max()))
             dones = torch.rand(batch, generator=generator) < 0.25
             eager.reset(dones.to(device))
-            scripted.reset(dones)
+            reset(dones)
     return worst
+
+
+def export_max_abs_diff(
+    policy: nn.Module, exported: nn.Module, num_obs: int, steps: int = 16, batch: int = 4, seed: int = 0
+) -> float:
+    """:func:`sequence_max_abs_diff` of a TorchScript export. Runs on copies; ``policy`` and ``exported`` keep their
+    state."""
+    scripted = copy.deepcopy(exported)
+    scripted.reset()
+    return sequence_max_abs_diff(policy, scripted, scripted.reset, num_obs, steps, batch, seed)
 
 
 def export_policy_as_jit(policy: nn.Module, path: str, example_obs_dim: int, atol: float = 1e-5) -> float:

@@ -22,7 +22,6 @@ kept); importing this module does not.
 
 from __future__ import annotations
 
-import copy
 import io
 import json
 import warnings
@@ -35,6 +34,7 @@ from torch import nn
 
 from st_rl.modules.actor_critic_mutex import MutexCore
 from st_rl.modules.actor_critic_recurrent import ExportedGRU, ExportedLSTM
+from st_rl.utils.export import sequence_max_abs_diff
 from st_rl.utils.io import atomic_write
 from st_rl.utils.onnx_policy import FORMAT_VERSION, IO_KEY, OnnxPolicy
 
@@ -332,25 +332,12 @@ def _metadata_props(metadata: Mapping[str, Any], stateless: StatelessPolicy, num
 def onnx_max_abs_diff(
     policy: nn.Module, onnx_path: str, num_obs: int, steps: int = 16, batch: int = 4, seed: int = 0
 ) -> float:
-    """Largest ``|onnx(obs) - policy.act_inference(obs)|`` over a random sequence of ``steps`` batches of
-    ``batch`` observations, resetting a random subset of envs after each step on both (eager: ``policy.reset``;
-    ONNX: :meth:`OnnxPolicy.reset`, zeroing those rows of the state inputs). Runs the eager side on a copy.
-    """
-    generator = torch.Generator().manual_seed(seed)
-    device = next(policy.parameters()).device
-    eager = copy.deepcopy(policy).eval()
+    """:func:`~st_rl.utils.export.sequence_max_abs_diff` of ``policy.onnx`` on onnxruntime (:class:`OnnxPolicy`:
+    a reset zeroes those rows of the state inputs)."""
     runner = OnnxPolicy(onnx_path)
-    eager.reset()
-    worst = 0.0
-    with torch.inference_mode():
-        for _ in range(steps):
-            obs = torch.randn(batch, num_obs, generator=generator) * 2.0
-            expected = eager.act_inference(obs.to(device)).cpu().numpy()
-            worst = max(worst, float(abs(runner(obs.numpy()) - expected).max()))
-            dones = torch.rand(batch, generator=generator) < 0.25
-            eager.reset(dones.to(device))
-            runner.reset(dones.numpy())
-    return worst
+    return sequence_max_abs_diff(
+        policy, lambda obs: runner(obs.numpy()), lambda dones: runner.reset(dones.numpy()), num_obs, steps, batch, seed
+    )
 
 
 def export_policy_as_onnx(
