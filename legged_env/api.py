@@ -35,8 +35,9 @@ def open_keys(spec: TaskSpec) -> frozenset:
     return frozenset(f"env.{k}" for k in spec.open_keys)
 
 
-def read_recipe_env(path: str | os.PathLike) -> dict:
-    """The ``env`` section of a recipe YAML (``{}`` if it has none); a missing file or bad YAML is a ConfigError."""
+def read_recipe(path: str | os.PathLike) -> dict:
+    """A recipe YAML as a mapping of its sections (each of :data:`RECIPE_SECTIONS`); a missing file, bad YAML or an
+    unknown section is a ConfigError naming the file."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {path} not found")
@@ -46,7 +47,15 @@ def read_recipe_env(path: str | os.PathLike) -> dict:
         raise ConfigError(f"config file {path} is not valid YAML: {str(e).splitlines()[0]}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"config file {path} must hold a mapping of sections ({', '.join(RECIPE_SECTIONS)})")
-    return raw.get("env") or {}
+    unknown = sorted(set(raw) - set(RECIPE_SECTIONS))
+    if unknown:
+        raise ConfigError(f"unknown section '{unknown[0]}' in {path} (valid: {', '.join(RECIPE_SECTIONS)})")
+    return raw
+
+
+def read_recipe_env(path: str | os.PathLike) -> dict:
+    """The ``env`` section of a recipe YAML (``{}`` if it has none), read by :func:`read_recipe`."""
+    return read_recipe(path).get("env") or {}
 
 
 def check_env_cfg(env: dict, source: str) -> None:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import yaml
 
-from legged_env.api import build_task, check_env_cfg, open_keys
+from legged_env.api import RECIPE_SECTIONS, build_task, check_env_cfg, open_keys, read_recipe
 from legged_env.config import load_yaml, merge_strict
 from legged_env.errors import ConfigError as EnvConfigError
 from legged_env.tasks import TaskSpec, get_task
@@ -41,7 +41,7 @@ CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 # Where the packages are (the repository, or site-packages): shipped files such as motion clips are named
 # relative to it in the configs (``legged_env/robots/go1/motions/...``).
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
-SECTIONS = ("env", "policy", "algorithm", "runner")
+SECTIONS = RECIPE_SECTIONS
 TRAIN_SECTIONS = ("policy", "algorithm", "runner")
 
 
@@ -180,19 +180,9 @@ def _nested(path: list[str], value) -> dict:
 
 
 def read_yaml(path: Path) -> dict:
-    """Reads a config file; a missing file or bad YAML is a ConfigError."""
-    if not path.is_file():
-        raise ConfigError(f"config file {path} not found")
-    try:
-        raw = load_yaml(path.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise ConfigError(f"config file {path} is not valid YAML: {str(e).splitlines()[0]}") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"config file {path} must hold a mapping of sections ({', '.join(SECTIONS)})")
-    unknown = sorted(set(raw) - set(SECTIONS))
-    if unknown:
-        raise ConfigError(f"unknown section '{unknown[0]}' in {path} (valid: {', '.join(SECTIONS)})")
-    return raw
+    """Reads a recipe file (:func:`legged_env.api.read_recipe`); a missing file, bad YAML or an unknown section is a
+    ConfigError."""
+    return read_recipe(path)
 
 
 def resolve_config(spec: TaskSpec, raw: dict, source: str, overrides: list[str]) -> dict:
