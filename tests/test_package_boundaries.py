@@ -8,6 +8,7 @@ counting imports inside functions too: a lazy import that dodges a cycle is stil
 from __future__ import annotations
 
 import ast
+import importlib
 import subprocess
 import sys
 from pathlib import Path
@@ -154,3 +155,21 @@ def test_resolving_a_config_loads_no_jax():
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == ""
+
+
+@pytest.mark.parametrize(
+    "adapter,package,extra",
+    [("rsl_rl_env", "rsl-rl-lib", "rsl_rl"), ("torchrl_env", "torchrl", "torchrl")],
+)
+def test_an_adapter_without_its_extra_is_a_one_line_import_error(monkeypatch, adapter, package, extra):
+    module = f"legged_rl.adapters.{adapter}"
+    importlib.import_module(module)  # imported with the extra present (.[dev]), then forgotten with the extra
+    monkeypatch.delitem(sys.modules, module)
+    root = "rsl_rl" if extra == "rsl_rl" else "torchrl"
+    for name in [m for m in sys.modules if m == root or m.startswith(root + ".")]:
+        monkeypatch.setitem(sys.modules, name, None)
+    monkeypatch.setitem(sys.modules, root, None)
+    with pytest.raises(ImportError) as e:
+        importlib.import_module(module)
+    assert str(e.value) == f'{module} needs {package}: pip install -e ".[{extra}]"'
+    assert e.value.__cause__ is None and e.value.__suppress_context__

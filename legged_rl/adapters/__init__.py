@@ -11,6 +11,18 @@ from __future__ import annotations
 
 import importlib
 
+
+def import_extra(module: str, package: str, extra: str, user: str):
+    """``module`` of an optional extra; missing, an ImportError of one line naming what to install (other import
+    errors, e.g. inside the package, pass unchanged)."""
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as e:
+        if (e.name or "").split(".")[0] != module.split(".")[0]:
+            raise
+        raise ImportError(f'{user} needs {package}: pip install -e ".[{extra}]"') from None
+
+
 _LAZY = {"RslRlVecEnv": "legged_rl.adapters.rsl_rl_env", "TorchRLEnv": "legged_rl.adapters.torchrl_env"}
 
 __all__ = sorted(_LAZY)

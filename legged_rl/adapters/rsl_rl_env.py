@@ -17,18 +17,14 @@ that ended in the step, each as one value per ended episode so rsl_rl's per-iter
 
 from __future__ import annotations
 
-try:
-    from rsl_rl.env import VecEnv as _RslRlVecEnv
-except ModuleNotFoundError as e:
-    if (e.name or "").split(".")[0] != "rsl_rl":
-        raise
-    raise ImportError('legged_rl.adapters.rsl_rl_env needs rsl-rl-lib: pip install -e ".[rsl_rl]"') from None
-
 import torch
 from tensordict import TensorDict
 
+from legged_rl.adapters import import_extra
 from legged_rl.obs_groups import AMP, CRITIC, POLICY, ObservationGroups
 from legged_rl.torch_vec_env import TorchVecEnv
+
+_RslRlVecEnv = import_extra("rsl_rl.env", "rsl-rl-lib", "rsl_rl", __name__).VecEnv
 
 REWARD_PREFIX = "rew_"  # TorchVecEnv's episode-mean key of a reward term
 

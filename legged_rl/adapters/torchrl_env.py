@@ -26,14 +26,6 @@ mask restarts every env. Seeds (:meth:`set_seed`) pick the initial states of tho
 
 from __future__ import annotations
 
-try:
-    from torchrl.data import Bounded, Categorical, Composite, Unbounded
-    from torchrl.envs import EnvBase
-except ModuleNotFoundError as e:
-    if (e.name or "").split(".")[0] != "torchrl":
-        raise
-    raise ImportError('legged_rl.adapters.torchrl_env needs torchrl: pip install -e ".[torchrl]"') from None
-
 import math
 
 import jax
@@ -42,8 +34,13 @@ import numpy as np
 import torch
 from tensordict import TensorDict, TensorDictBase
 
+from legged_rl.adapters import import_extra
 from legged_rl.obs_groups import AMP, CRITIC, POLICY, ObservationGroups
 from legged_rl.torch_vec_env import TorchVecEnv
+
+import_extra("torchrl", "torchrl", "torchrl", __name__)  # missing: one line naming the extra
+from torchrl.data import Bounded, Categorical, Composite, Unbounded  # noqa: E402
+from torchrl.envs import EnvBase  # noqa: E402
 
 SEGMENTS = "segments"
 DONE_KEYS = ("done", "terminated", "truncated")

@@ -1,9 +1,6 @@
 """TorchRLEnv: a TorchRL EnvBase over the walk env; specs, a rollout with an exported st_rl policy, auto-reset and
 partial resets."""
 
-import importlib
-import sys
-
 import jax.numpy as jnp
 import pytest
 import torch
@@ -170,14 +167,3 @@ def test_an_amp_task_serves_the_final_amp_observation(walk_amp_env):
     now = venv.get_amp_observations()
     assert torch.equal(out["amp"][~timed], now[~timed])
     assert torch.all((out["amp"][timed] != now[timed]).any(-1))
-
-
-def test_without_torchrl_the_import_error_is_one_line(monkeypatch):
-    for name in [m for m in sys.modules if m == "torchrl" or m.startswith("torchrl.")]:
-        monkeypatch.setitem(sys.modules, name, None)
-    monkeypatch.setitem(sys.modules, "torchrl", None)
-    monkeypatch.delitem(sys.modules, "legged_rl.adapters.torchrl_env")
-    with pytest.raises(ImportError) as e:
-        importlib.import_module("legged_rl.adapters.torchrl_env")
-    assert str(e.value) == 'legged_rl.adapters.torchrl_env needs torchrl: pip install -e ".[torchrl]"'
-    assert e.value.__cause__ is None and e.value.__suppress_context__
