@@ -9,6 +9,7 @@ COMMANDS = (
     "record_motion",
     "compare_motion",
     "make_reference_motion",
+    "solver_check",
 )
 EXTRAS = {
     # rsl-rl-lib's own OnPolicyRunner on our envs (legged_rl.adapters.RslRlVecEnv)

@@ -21,6 +21,7 @@ from legged_env.core.jax_setup import enable_compilation_cache
 from legged_env.core.observations import ObsGroup
 from legged_env.core.rewards import RewardTerms
 from legged_env.core.state import State
+from legged_env.errors import ConfigError
 from legged_env.robots import get_robot
 
 
@@ -42,6 +43,8 @@ class LeggedEnv:
         self.robot = get_robot(cfg["robot"])
         self.mj_model = self.build_mj_model()
         self.mj_model.opt.timestep = cfg["sim_dt"]
+        self.mj_model.opt.iterations = int(cfg["solver"]["iterations"])
+        self.mj_model.opt.ls_iterations = int(cfg["solver"]["ls_iterations"])
         self.decimation = cfg["decimation"]
         self.dt = cfg["sim_dt"] * self.decimation
         self.max_episode_length = int(math.ceil(cfg["episode_length_s"] / self.dt))
@@ -87,6 +90,17 @@ class LeggedEnv:
         self.thigh_geoms = ids(mujoco.mjtObj.mjOBJ_GEOM, r.THIGH_GEOMS)
         self.calf_geoms = ids(mujoco.mjtObj.mjOBJ_GEOM, r.CALF_GEOMS)
         self.floor_geom = int(ids(mujoco.mjtObj.mjOBJ_GEOM, ["floor"])[0])
+        # Terrain: world-body geoms that collide (floor, obstacles, walls); their (randomised) friction is a
+        # contact's friction.
+        self.terrain_geoms = np.flatnonzero((m.geom_bodyid == 0) & (m.geom_conaffinity != 0))
+        groups = {
+            "trunk": (r.TRUNK_GEOM, *r.HEAD_GEOMS),
+            "hip": r.HIP_GEOMS,
+            "thigh": r.THIGH_GEOMS,
+            "calf": r.CALF_GEOMS,
+            "foot": r.FOOT_GEOMS,
+        }
+        self.contact_group_geoms = {k: ids(mujoco.mjtObj.mjOBJ_GEOM, v) for k, v in groups.items()}
         self.total_mass = float(m.body_subtreemass[self.trunk_body])
         kp, kd = self.cfg["control"]["kp"], self.cfg["control"]["kd"]
         self.kp = jnp.full((len(jids),), kp, dtype=jnp.float32)
@@ -95,25 +109,33 @@ class LeggedEnv:
         self.num_actions = len(jids)
 
     def _randomize_model(self, rng):
-        """Samples per-env friction, added trunk mass and trunk CoM offset into batched model fields.
+        """Samples per-env friction, added trunk mass, trunk CoM offset and joint damping / frictionloss /
+        armature (scales of the MJCF's values) into batched model fields.
 
         Returns ``(model, in_axes, params)``: only the randomised fields carry a leading
         ``(num_envs,)`` axis; ``params`` holds the sampled values for the critic.
         """
         dr, n, mx = self.cfg["domain_rand"], self.num_envs, self.mjx_model
-        k1, k2, k3 = jax.random.split(rng, 3)
+        k1, k2, k3, k4 = jax.random.split(rng, 4)
         friction = jax.random.uniform(k1, (n, 1), minval=dr["friction"][0], maxval=dr["friction"][1])
         added_mass = jax.random.uniform(k2, (n, 1), minval=dr["added_mass"][0], maxval=dr["added_mass"][1])
         com = jax.random.uniform(k3, (n, 3), minval=dr["com_offset"][0], maxval=dr["com_offset"][1])
-        # Contact friction is the max over the two geoms: set feet and floor to the same value.
-        contact_geoms = jnp.concatenate([jnp.array(self.foot_geoms), jnp.array([self.floor_geom])])
+        # Robot geoms have friction 0.01 and a pair takes the larger value (go1.xml): a contact's friction is the
+        # terrain geom's, so every pair a foot (or any body part) makes with floor, box or wall gets this value.
         geom_friction = jnp.broadcast_to(mx.geom_friction, (n, *mx.geom_friction.shape))
-        geom_friction = geom_friction.at[:, contact_geoms, 0].set(friction)
+        geom_friction = geom_friction.at[:, jnp.array(self.terrain_geoms), 0].set(friction)
         body_mass = (
             jnp.broadcast_to(mx.body_mass, (n, *mx.body_mass.shape)).at[:, self.trunk_body].add(added_mass[:, 0])
         )
         body_ipos = jnp.broadcast_to(mx.body_ipos, (n, *mx.body_ipos.shape)).at[:, self.trunk_body].add(com)
         fields = {"geom_friction": geom_friction, "body_mass": body_mass, "body_ipos": body_ipos}
+        for key, name in zip(
+            jax.random.split(k4, 3), ("damping", "frictionloss", "armature"), strict=True
+        ):  # one scale per env and joint, of the MJCF value
+            lo, hi = dr[f"joint_{name}"]
+            scale = jax.random.uniform(key, (n, self.num_actions), minval=lo, maxval=hi)
+            field = getattr(mx, f"dof_{name}")
+            fields[f"dof_{name}"] = jnp.broadcast_to(field, (n, *field.shape)).at[:, self.qvel_idx].multiply(scale)
         model = mx.tree_replace(fields)
         in_axes = jax.tree.map(lambda _: None, mx).tree_replace({k: 0 for k in fields})
         params = {"friction": friction, "added_mass": added_mass, "com_offset": com}
@@ -204,7 +226,7 @@ class LeggedEnv:
         action = jnp.clip(action, -clip, clip)
         info = state.info
         target = self.default_joint_pos + action * self.action_scale
-        model = self.episode_model(model, info)
+        model = self.episode_model(model, info, state.data.qpos)
         data, tau, power = self._physics(model, state.data, target, info["motor_strength"])
         info = {**info, "step": info["step"] + 1}
         q = self.quantities(data, info, action, tau, power)
@@ -274,8 +296,19 @@ class LeggedEnv:
 
     # ---------------------------------------------------------------- task hooks (optional ones have defaults)
     def build_mj_model(self) -> mujoco.MjModel:
-        """The MuJoCo model (the robot's MJCF; a terrain adds its geoms)."""
-        return mujoco.MjModel.from_xml_path(str(self.robot.XML_PATH))
+        """The MuJoCo model of the training physics (:meth:`model_xml`)."""
+        return mujoco.MjModel.from_xml_string(self.model_xml())
+
+    def model_xml(self) -> str:
+        """MJCF text of the training physics: the robot's MJCF (a terrain adds its geoms) with MJX's contact cap
+        ``env.solver.max_contact_points`` (per contact dimension, the deepest contacts are kept; plain MuJoCo
+        ignores it)."""
+        xml = self.robot.XML_PATH.read_text()
+        cap = int(self.cfg["solver"]["max_contact_points"])
+        if "<worldbody>" not in xml:
+            raise ConfigError(f"{self.robot.XML_PATH} has no <worldbody>")
+        custom = f'<custom><numeric name="max_contact_points" data="{cap}"/></custom>\n'
+        return xml.replace("<worldbody>", custom + "  <worldbody>", 1)
 
     def initial_carry(self, rng: jax.Array) -> dict:
         """Batched ``(num_envs, ...)`` entries the first episodes start with (see :meth:`next_episode_carry`)."""
@@ -286,8 +319,9 @@ class LeggedEnv:
         outcome of this one); used only when the episode ends. Keys must match :meth:`initial_carry`."""
         return {}
 
-    def episode_model(self, model, info: dict):
-        """The physics model of this env's episode (e.g. its own obstacle positions); default unchanged."""
+    def episode_model(self, model, info: dict, qpos: jax.Array):
+        """The physics model of this env's policy step from its episode ``info`` and pose ``qpos`` (e.g. its own
+        obstacle positions); default unchanged."""
         return model
 
     def mj_model_of(self, state: State, index: int) -> mujoco.MjModel:

@@ -30,6 +30,7 @@ from legged_env.terrain.engaging_block import OBSTACLE_TYPES
 
 BOX_HALF_HEIGHT = 0.5
 BOX_PREFIX = "track_box"
+COLLIDER = "track_collider"
 WALL_NAMES = ("track_wall_left", "track_wall_right")
 CLIMB, JUMP_DOWN, NONE = OBSTACLE_TYPES.index("climb"), OBSTACLE_TYPES.index("jump_down"), OBSTACLE_TYPES.index("none")
 
@@ -72,34 +73,60 @@ class TrackSpec:
 
     # ------------------------------------------------------------------ model
     def mjcf_geoms(self) -> str:
-        """MJCF ``<geom>`` elements of the boxes (placed at x far away; ``geom_pos`` moves them per env) and walls.
+        """MJCF ``<geom>`` elements of the training physics' terrain (boxes placed far away; ``geom_pos`` moves
+        them per env).
 
-        Boxes collide with the feet unless ``virtual_obstacles``; walls do when ``walls_collide`` (without, they
-        are seen by the height scan and depth camera only, and leaving the track still ends the episode at their
-        inner face; measured 1.55x the env-steps/s). Terrain geoms are in geom group 2 (the robot's are in 0), so
-        ray casts can exclude the robot.
+        - ``track_box<k>``: every obstacle box, visual only (rendering, ``mj_ray`` checks): contype and
+          conaffinity 0.
+        - ``track_collider``: the one box that collides, moved every policy step onto the obstacle the robot is
+          at (:meth:`collider_pos`): boxes are at least ``gap[0]`` apart, so the robot touches one at a time,
+          and MJX's cost grows with every robot geom x box pair. It collides with the whole robot unless
+          ``virtual_obstacles`` (soft dynamics).
+        - walls: boxes (visual) and, when ``walls_collide``, a colliding plane at each inner face (a plane is
+          far cheaper in MJX than a box; they differ only above ``wall_height``, beyond the track).
+
+        Terrain geoms are in geom group 2 (the robot's are in 0), so ray casts can exclude the robot; they carry
+        the contact's friction (randomised per env; the robot's geoms have less) and condim 1 (feet make it 3).
         """
-        aff = 0 if self.virtual else 1
-        wall_aff = 1 if self.cfg["walls_collide"] else 0
+        aff = 0 if self.virtual else 3  # both robot bits: feet (1) and the other body parts (2)
         h, w = BOX_HALF_HEIGHT, self.width / 2
+        size = f"{self.length / 2} {w} {h}"
         geoms = [
-            f'<geom name="{BOX_PREFIX}{k}" type="box" size="{self.length / 2} {w} {h}" pos="{-100.0 - 10 * k} 0 {-h}" '
-            f'contype="0" conaffinity="{aff}" condim="3" friction="1.0 0.02 0.01" group="2" rgba="0.55 0.45 0.35 1"/>'
+            f'<geom name="{BOX_PREFIX}{k}" type="box" size="{size}" pos="{-100.0 - 10 * k} 0 {-h}" '
+            f'contype="0" conaffinity="0" group="2" rgba="0.55 0.45 0.35 1"/>'
             for k in range(self.num_boxes)
         ]
+        geoms.append(
+            f'<geom name="{COLLIDER}" type="box" size="{size}" pos="-100.0 0 {-h}" contype="0" conaffinity="{aff}" '
+            f'condim="1" friction="1.0 0.02 0.01" group="2" rgba="0 0 0 0"/>'
+        )
         for name, b in zip(WALL_NAMES, self.walls.tolist(), strict=True):
             size = " ".join(str((b[i + 3] - b[i]) / 2) for i in range(3))
             pos = " ".join(str((b[i + 3] + b[i]) / 2) for i in range(3))
             geoms.append(
-                f'<geom name="{name}" type="box" size="{size}" pos="{pos}" contype="0" conaffinity="{wall_aff}" '
-                f'condim="3" friction="1.0 0.02 0.01" group="2" rgba="0.4 0.4 0.45 0.3"/>'
+                f'<geom name="{name}" type="box" size="{size}" pos="{pos}" contype="0" conaffinity="0" '
+                f'group="2" rgba="0.4 0.4 0.45 0.3"/>'
             )
+        if self.cfg["walls_collide"]:
+            for name, sign in zip(WALL_NAMES, (1.0, -1.0), strict=True):
+                geoms.append(
+                    f'<geom name="{name}_plane" type="plane" size="0 0 0.05" pos="0 {sign * w} 0" '
+                    f'zaxis="0 {-sign} 0" contype="0" conaffinity="3" condim="1" friction="1.0 0.02 0.01" '
+                    f'group="2" rgba="0 0 0 0"/>'
+                )
         return "\n".join(geoms)
 
     def geom_pos(self, track: dict) -> jax.Array:
         """``(K, 3)`` centres of the box geoms of one track."""
         x = track["box_x0"] + self.length / 2
         return jnp.stack([x, jnp.zeros_like(x), track["box_h"] - BOX_HALF_HEIGHT], axis=-1)
+
+    def collider_pos(self, track: dict, base_x: jax.Array) -> jax.Array:
+        """``(3,)`` centre of the colliding box for a base at ``base_x``: the obstacle nearest to it along x
+        (the switch happens mid-gap, at least ``gap[0] / 2`` from either box)."""
+        x0 = track["box_x0"]
+        dist = jnp.maximum(jnp.maximum(x0 - base_x, base_x - (x0 + self.length)), 0.0)
+        return self.geom_pos(track)[jnp.argmin(dist)]
 
     # ------------------------------------------------------------------ sampling
     def level_height(self, level: jax.Array) -> jax.Array:

@@ -12,9 +12,11 @@ XML_PATH = Path(__file__).with_name("go1.xml")
 LEGS = ("FL", "FR", "RL", "RR")
 JOINT_NAMES = tuple(f"{leg}_{part}_joint" for leg in LEGS for part in ("hip", "thigh", "calf"))
 FOOT_GEOMS = tuple(f"{leg}_foot" for leg in LEGS)
+HIP_GEOMS = tuple(f"{leg}_hip" for leg in LEGS)
 THIGH_GEOMS = tuple(f"{leg}_thigh" for leg in LEGS)
 CALF_GEOMS = tuple(f"{leg}_calf" for leg in LEGS)
 TRUNK_GEOM = "trunk"
+HEAD_GEOMS = ("head",)
 TRUNK_BODY = "trunk"
 FOOT_RADIUS = 0.02
 

@@ -11,6 +11,10 @@ Observable quantities (segments) beyond walk's (legged_env/tasks/walk/task.py):
   max_range) of a camera on the trunk's front, by analytic ray-box casting; ``latency_steps`` > 0
   delays it by that many policy steps (blank = max_range until the first frame arrives).
   Not in the default observations (it costs; see scripts/benchmark.py --task=climb).
+- ``base_rpy`` (3,): roll, pitch, yaw (rad; ZYX Euler angles) of the base relative to the track frame (the
+  world frame: the track runs along +x), what an IMU plus a heading estimate give.
+- ``wall_distance`` (2,): horizontal distance (m) from the base centre to the inner face of the left (+y) and
+  the right (-y) side wall, what a robot measures with its camera or a lidar.
 - ``curriculum_level`` (1,), ``obstacle_height`` (1,): privileged track facts for a critic.
 """
 
@@ -18,6 +22,8 @@ from legged_env.tasks.walk import config as walk_config
 
 ACTOR_SEGMENTS = {
     **walk_config.ACTOR_SEGMENTS,
+    "base_rpy": {"scale": 1.0, "noise": 0.05},
+    "wall_distance": {"scale": 1.0, "noise": 0.05},
     "engaging_block": {"scale": 1.0, "noise": 0.0},
     "height_scan": {"scale": 2.0, "noise": 0.02},
 }

@@ -31,7 +31,7 @@ def torque_limits(q, cfg):
 
 
 def collision(q, cfg):
-    """Trunk and thighs touching the terrain (count)."""
+    """Trunk, hips, thighs and calves touching the terrain (count of parts, from the physics' contacts)."""
     return q["collision_count"].astype(jnp.float32)
 
 

@@ -16,7 +16,7 @@ import mujoco
 import numpy as np
 
 from legged_env.core import contacts
-from legged_env.core.math import quat_rotate
+from legged_env.core.math import quat_rotate, quat_to_rpy
 from legged_env.errors import ConfigError
 from legged_env.tasks.climb.rewards import REWARDS
 from legged_env.tasks.walk.task import WalkTask
@@ -61,23 +61,28 @@ class ClimbTask(WalkTask):
             for k in range(self.track.num_boxes)
         ]
         self.box_geoms = jnp.array(ids)
+        self.collider_geom = mujoco.mj_name2id(self.mj_model, mujoco.mjtObj.mjOBJ_GEOM, tracks.COLLIDER)
 
     # ------------------------------------------------------------------ model and track
-    def build_mj_model(self) -> mujoco.MjModel:
-        xml = self.robot.XML_PATH.read_text()
+    def model_xml(self) -> str:
+        xml = super().model_xml()
         if "</worldbody>" not in xml:
             raise ConfigError(f"{self.robot.XML_PATH} has no </worldbody> to add the track to")
-        xml = xml.replace("</worldbody>", self.track.mjcf_geoms() + "\n</worldbody>", 1)
-        return mujoco.MjModel.from_xml_string(xml)
+        return xml.replace("</worldbody>", self.track.mjcf_geoms() + "\n</worldbody>", 1)
 
     def mj_model_of(self, state, index: int) -> mujoco.MjModel:
         model = copy.copy(self.mj_model)
         track = jax.tree.map(lambda x: x[index], state.info["track"])
         model.geom_pos[np.asarray(self.box_geoms)] = np.asarray(self.track.geom_pos(track))
+        base_x = jnp.asarray(state.data.qpos[index, 0])
+        model.geom_pos[self.collider_geom] = np.asarray(self.track.collider_pos(track, base_x))
         return model
 
-    def episode_model(self, model, info: dict):
-        return model.replace(geom_pos=model.geom_pos.at[self.box_geoms].set(self.track.geom_pos(info["track"])))
+    def episode_model(self, model, info: dict, qpos: jax.Array):
+        # the visual boxes (for mjx.ray checks) and the one colliding box, on the obstacle the robot is at
+        pos = model.geom_pos.at[self.box_geoms].set(self.track.geom_pos(info["track"]))
+        pos = pos.at[self.collider_geom].set(self.track.collider_pos(info["track"], qpos[0]))
+        return model.replace(geom_pos=pos)
 
     def terrain_boxes(self, info: dict) -> jax.Array:
         """``(K + 2, 6)`` boxes of this env's terrain: obstacles and walls."""
@@ -125,6 +130,8 @@ class ClimbTask(WalkTask):
         hs = self.cfg["height_scan"]
         return {
             **super().quantity_shapes(),
+            "base_rpy": (3,),
+            "wall_distance": (2,),
             "engaging_block": (ENGAGING_BLOCK_SIZE,),
             "height_scan": (1, hs["num_x"], hs["num_y"]),
             "forward_depth": (1, *self.depth_hw),
@@ -143,6 +150,9 @@ class ClimbTask(WalkTask):
         heading = quat_rotate(qpos[3:7], jnp.array([1.0, 0.0, 0.0]))
         yaw = jnp.arctan2(heading[1], heading[0])
         boxes = self.terrain_boxes(info)
+        q["base_rpy"] = quat_to_rpy(qpos[3:7])
+        half_width = self.track.width / 2
+        q["wall_distance"] = jnp.stack([half_width - qpos[1], half_width + qpos[1]])
         q["engaging_block"] = self.track.engaging_block(info["track"], qpos[0])
         q["height_scan"] = tracks.height_scan(boxes, self.scan_points, qpos[:3], yaw, self.cfg["height_scan"]["clip"])
         if self.uses_depth:
@@ -183,7 +193,7 @@ class ClimbTask(WalkTask):
             max_x=max_x,
             goal_reached=base[0] > self.track.goal_x(track),
             obstacles_cleared=self.track.cleared(track, max_x).astype(jnp.float32),
-            collision_count=jnp.sum(q["leg_contacts"][:4]) + q["trunk_contact"],
+            collision_count=jnp.sum(q["leg_contacts"]) + q["hip_contact"] + q["trunk_contact"],
         )
         if self.uses_depth and self.depth_latency > 0:
             q["rendered_depth"] = self.render_depth(data.qpos, info)

@@ -2,6 +2,7 @@
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from legged_env.core import contacts
 from legged_env.core.legged_env import LeggedEnv
@@ -10,7 +11,7 @@ from legged_env.errors import ConfigError
 from legged_env.robots.go1.kinematics import load_kinematics
 from legged_env.tasks.walk.rewards import REWARDS
 
-_CONTACT_GROUPS = ("trunk", "thigh", "calf")
+_CONTACT_GROUPS = ("trunk", "hip", "thigh", "calf")
 
 
 class WalkTask(LeggedEnv):
@@ -38,6 +39,16 @@ class WalkTask(LeggedEnv):
         half = (self.joint_range[:, 1] - self.joint_range[:, 0]) / 2 * cfg["rewards"]["soft_dof_pos_limit"]
         self.soft_joint_range = jnp.stack([mid - half, mid + half], axis=1)
         self.resample_steps = max(int(round(cfg["commands"]["resampling_time_s"] / self.dt)), 1)
+        # Lookup tables over geom ids for the physics' contact rows: each row is a robot geom against a terrain
+        # geom (robot geoms have no conaffinity bit), and the robot geom names what touches the terrain.
+        self.terrain_geom_mask = jnp.asarray(np.isin(np.arange(m.ngeom), self.terrain_geoms))
+        group_of = np.full(m.ngeom, -1)
+        for code, g in enumerate(_CONTACT_GROUPS):
+            group_of[self.contact_group_geoms[g]] = code
+        self.geom_contact_group = jnp.asarray(group_of)  # -1: a foot or a terrain geom
+        leg_of = np.full(m.ngeom, -1)
+        leg_of[np.asarray(leg)] = np.arange(len(leg))
+        self.geom_leg_index = jnp.asarray(leg_of)  # thighs 0-3, calves 4-7, else -1
 
     def quantity_shapes(self) -> dict[str, tuple[int, ...]]:
         n = self.num_actions
@@ -104,16 +115,14 @@ class WalkTask(LeggedEnv):
         ground = self.ground_function(info)
         feet = contacts.sphere_clearance(data.geom_xpos[self.foot_geoms], self.foot_radius, ground)
         foot_contacts = feet < 0.005
-        legs = contacts.capsule_clearance(
-            data.geom_xpos[self.leg_geoms],
-            data.geom_xmat[self.leg_geoms],
-            self.leg_radius,
-            self.leg_half_len,
-            ground,
-        )
-        trunk = contacts.box_clearance(
-            data.geom_xpos[self.trunk_geom], data.geom_xmat[self.trunk_geom], self.trunk_half_size, ground
-        )
+        # Body contacts are the physics' own (penetrating contact rows of the last substep).
+        con = data._impl.contact
+        robot = jnp.where(self.terrain_geom_mask[con.geom[:, 0]], con.geom[:, 1], con.geom[:, 0])
+        touching = con.dist < 0.0
+        depth = jnp.where(touching, -con.dist, 0.0)
+        group = self.geom_contact_group[robot]
+        body = group >= 0
+        leg_rows = self.geom_leg_index[robot][None, :] == jnp.arange(len(self.leg_geoms))[:, None]
         # legged_gym's air-time rule: a contact counts if seen in this or the last step (MJX contacts flicker).
         contact_filt = foot_contacts | info["last_contacts"]
         first_contact = (info["feet_air_time"] > 0.0) & contact_filt
@@ -130,10 +139,11 @@ class WalkTask(LeggedEnv):
             feet_air_time=air_time,
             feet_first_contact=first_contact,
             feet_contact_filt=contact_filt,
-            leg_contacts=legs < 0.0,
-            thigh_contact=jnp.any(legs[:4] < 0.0),
-            calf_contact=jnp.any(legs[4:] < 0.0),
-            trunk_contact=trunk < 0.0,
+            leg_contacts=jnp.any(leg_rows & touching, axis=1),
+            body_contact_count=jnp.sum(body & touching),
+            body_penetration=jnp.max(jnp.where(body, depth, 0.0)),
+            max_penetration=jnp.max(depth),
+            **{f"{g}_contact": jnp.any((group == k) & touching) for k, g in enumerate(_CONTACT_GROUPS)},
         )
         return q
 
