@@ -2,7 +2,13 @@
 
 ``policy.json`` (written by scripts/export.py next to ``policy.pt``) describes how to build the
 flat actor observation from sensor readings and how to turn the policy output into torques.
+
+``env`` is the run's resolved ``env`` config section (JSON: lists, numbers, bools, strings), so a referee such as
+``scripts/sim2sim.py`` can rebuild the task around the policy: the climb track, the height-scan grid, joint passive
+dynamics, solver options, episode length, command ranges and terminations.
 """
+
+import json
 
 from legged_env.core.legged_env import LeggedEnv
 
@@ -33,6 +39,15 @@ def policy_metadata(env: LeggedEnv, task: str) -> dict:
             "dof_pos": "joint position minus default_joint_pos (rad)",
             "dof_vel": "joint velocity (rad/s)",
             "last_actions": "the policy's previous output (after clipping)",
+            "base_rpy": "roll, pitch, yaw of the base (rad; ZYX Euler angles) in the world frame (climb: the track "
+            "runs along +x)",
+            "wall_distance": "horizontal distance (m) from the base centre to the inner face of the left (+y) and "
+            "right (-y) side wall: [track_width / 2 - y, track_width / 2 + y]",
+            "engaging_block": "the next obstacle edge (the first one the base is not pass_margin beyond): distance "
+            "along x (m, negative once on it), one-hot type (none, climb, jump_down), depth (flat length after the "
+            "edge, m), signed height (m; + climb, - jump-down); zeros and type none past the last edge",
+            "height_scan": "(1, num_x, num_y): terrain height minus base height (m, clipped to +-clip) at the "
+            "env.height_scan grid (x forward, y left, linspace over x_range / y_range) rotated by the base yaw",
         },
         "joint_names": list(env.robot.JOINT_NAMES),
         "default_joint_pos": [float(x) for x in env.default_joint_pos],
@@ -45,4 +60,5 @@ def policy_metadata(env: LeggedEnv, task: str) -> dict:
         "control_dt": float(env.dt),
         "sim_dt": float(env.cfg["sim_dt"]),
         "decimation": int(env.decimation),
+        "env": json.loads(json.dumps(env.cfg)),  # the resolved env section, JSON-safe (tuples become lists)
     }
