@@ -1,14 +1,46 @@
-"""Sim-to-sim: run an exported policy in plain MuJoCo (no JAX, no st_rl), as the robot would run it."""
+"""Sim-to-sim: run an exported policy in plain MuJoCo (no JAX, no st_rl), as the robot would run it.
+
+Two physics (``MujocoDeployment(physics=...)``):
+
+- ``referee`` (the default): plain MuJoCo C with MuJoCo's default solver (Newton, 100 iterations, 50 line-search
+  iterations, eulerdamp on; the robot MJCF's training settings are undone) and every geom colliding with every
+  other (contype = conaffinity = 1, condim 3; MuJoCo still skips pairs within a body and parent-child pairs), every
+  contact with the terrain's friction (robot geoms get it too: MuJoCo takes the larger of a pair), and, for climb,
+  every obstacle and both side walls as real boxes.
+- ``training``: the model as the training env builds it: the MJCF's contact bits (no self-collisions), the solver
+  iterations of ``env.solver``, the climb task's one colliding box moved onto the obstacle the robot is at, and
+  the side walls as planes.
+
+Both use the joints' MJCF damping, frictionloss and armature (the nominal, published values; clipped into the run's
+``env.domain_rand`` ranges should those exclude them), motor strength 1, no added mass, no pushes.
+
+The climb track (``legged_env/terrain/tracks.py``) is rebuilt here in numpy from ``policy.json["env"]`` (that
+module imports JAX): same sampling rules, same geometry, same observation formulas (``engaging_block``,
+``height_scan``, ``wall_distance``, ``base_rpy``), checked against the env by ``tests/legged_env/test_sim2sim*.py``.
+"""
 
 import json
+import math
 import os
 
 import mujoco
 import numpy as np
 
 from legged_env.robots import get_robot
+from legged_env.terrain.engaging_block import ENGAGING_BLOCK_SIZE, OBSTACLE_TYPES
 
 POLICY_FILES = ("policy.pt", "policy.onnx")
+PHYSICS = ("referee", "training")
+WALK_SEGMENTS = ("base_lin_vel", "base_ang_vel", "projected_gravity", "commands", "dof_pos", "dof_vel", "last_actions")
+CLIMB_SEGMENTS = ("base_rpy", "wall_distance", "engaging_block", "height_scan")
+CONTACT_GROUPS = ("trunk", "hip", "thigh", "calf", "foot")  # trunk: trunk and head geoms
+
+# tracks.py's names and constants (the track geoms of the training model)
+BOX_HALF_HEIGHT = 0.5
+BOX_PREFIX = "track_box"
+COLLIDER = "track_collider"
+WALL_NAMES = ("track_wall_left", "track_wall_right")
+CLIMB, JUMP_DOWN, NONE = (OBSTACLE_TYPES.index(k) for k in ("climb", "jump_down", "none"))
 
 
 class TorchScriptPolicy:
@@ -38,25 +70,211 @@ def load_exported_policy(path: str):
     return TorchScriptPolicy(path)
 
 
-class MujocoDeployment:
-    """Runs an exported policy (``policy.pt`` + ``policy.json``) in plain MuJoCo, as a robot would.
+# ---------------------------------------------------------------------------------------------------- the track
+class Track:
+    """numpy twin of ``legged_env.terrain.tracks.TrackSpec`` (same formulas) for an ``env.terrain`` config.
 
-    No JAX and no st_rl: the observation is built with numpy from ``MjData`` following
-    ``policy.json``, and torques come from the PD law it states, at ``sim_dt`` for ``decimation``
-    substeps per policy step. This is the sim-to-sim check of an export.
+    A track is a dict of float64 arrays: ``box_x0`` (K,) near edges, ``box_h`` (K,) heights, ``gap`` (K,) flat
+    length after each box (the last one: the run-out)."""
+
+    def __init__(self, terrain: dict):
+        self.cfg = terrain
+        self.num_boxes = int(terrain["num_obstacles"])
+        self.num_levels = int(terrain["num_levels"])
+        self.run_up = tuple(float(v) for v in terrain["run_up"])
+        self.gap = tuple(float(v) for v in terrain["gap"])
+        self.height = tuple(float(v) for v in terrain["height"])
+        self.length = float(terrain["obstacle_length"])
+        self.width = float(terrain["track_width"])
+        self.virtual = bool(terrain["virtual_obstacles"])
+        self.pass_margin = float(terrain["pass_margin"])
+        self.goal_margin = float(terrain["goal_margin"])
+        self.max_length = self.run_up[1] + self.num_boxes * (self.length + self.gap[1])
+        t = float(terrain["wall_thickness"])
+        y_in, y_out, top = self.width / 2, self.width / 2 + t, float(terrain["wall_height"])
+        x_lo, x_hi = -2.0, self.max_length + 2.0
+        self.walls = np.array(
+            [[x_lo, y_in, -BOX_HALF_HEIGHT, x_hi, y_out, top], [x_lo, -y_out, -BOX_HALF_HEIGHT, x_hi, -y_in, top]]
+        )
+
+    def level_height(self, level) -> float:
+        """Nominal obstacle height (m) of a curriculum level."""
+        frac = level / max(self.num_levels - 1, 1)
+        return self.height[0] + (self.height[1] - self.height[0]) * frac
+
+    def sample(self, rng: np.random.Generator, level: int) -> dict:
+        """A random track at ``level``: the rules of ``TrackSpec.sample`` (uniform run-up, gaps and height jitter)."""
+        run_up = rng.uniform(*self.run_up)
+        gap = rng.uniform(*self.gap, size=self.num_boxes)
+        noise = float(self.cfg["height_noise"])
+        jitter = rng.uniform(-noise, noise, size=self.num_boxes)
+        box_h = np.maximum(self.level_height(level) + jitter, 0.01)
+        starts = run_up + np.concatenate([np.zeros(1), np.cumsum(self.length + gap)[:-1]])
+        return {"box_x0": starts, "box_h": box_h, "gap": gap}
+
+    def geom_pos(self, track: dict) -> np.ndarray:
+        """``(K, 3)`` centres of the obstacle boxes (``2 * BOX_HALF_HEIGHT`` tall, sunk into the floor)."""
+        x = track["box_x0"] + self.length / 2
+        return np.stack([x, np.zeros_like(x), track["box_h"] - BOX_HALF_HEIGHT], axis=-1)
+
+    def collider_pos(self, track: dict, base_x: float) -> np.ndarray:
+        """The training model's one colliding box: on the obstacle nearest to ``base_x``."""
+        x0 = track["box_x0"]
+        dist = np.maximum(np.maximum(x0 - base_x, base_x - (x0 + self.length)), 0.0)
+        return self.geom_pos(track)[int(np.argmin(dist))]
+
+    def boxes(self, track: dict) -> np.ndarray:
+        """``(K + 2, 6)`` boxes ``[xmin, ymin, zmin, xmax, ymax, zmax]``: obstacles, then walls."""
+        x0, h = track["box_x0"], track["box_h"]
+        w = np.full_like(x0, self.width / 2)
+        obstacles = np.stack([x0, -w, h - 2 * BOX_HALF_HEIGHT, x0 + self.length, w, h], axis=-1)
+        return np.concatenate([obstacles, self.walls], axis=0)
+
+    def edges(self, track: dict) -> dict:
+        """Obstacle edges in order (climb 1, jump-down 1, climb 2, ...): ``x``, ``type``, ``depth``, ``height``."""
+        x0, h, gap = track["box_x0"], track["box_h"], track["gap"]
+        k = self.num_boxes
+
+        def interleave(a, b):
+            return np.stack([a, b], axis=-1).reshape(2 * k)
+
+        return {
+            "x": interleave(x0, x0 + self.length),
+            "type": interleave(np.full(k, CLIMB), np.full(k, JUMP_DOWN)),
+            "depth": interleave(np.full(k, self.length), gap),
+            "height": interleave(h, -h),
+        }
+
+    def goal_x(self, track: dict) -> float:
+        """The track is finished once the base passes this x: the last jump-down edge plus ``goal_margin``."""
+        return float(track["box_x0"][-1] + self.length + self.goal_margin)
+
+    def engaging_block(self, track: dict, base_x: float) -> np.ndarray:
+        """``(6,)``: distance, one-hot type, depth, signed height of the first edge not ``pass_margin`` behind."""
+        e = self.edges(track)
+        ahead = e["x"] + self.pass_margin > base_x
+        out = np.zeros(ENGAGING_BLOCK_SIZE)
+        if not ahead.any():
+            out[1 + NONE] = 1.0
+            return out
+        i = int(np.argmax(ahead))
+        out[0] = e["x"][i] - base_x
+        out[1 + int(e["type"][i])] = 1.0
+        out[-2:] = e["depth"][i], e["height"][i]
+        return out
+
+    def cleared(self, track: dict, max_x: float) -> int:
+        """Number of edges the base got ``pass_margin`` beyond (``max_x``: furthest base x so far)."""
+        return int(np.sum(self.edges(track)["x"] + self.pass_margin <= max_x))
+
+    def mjcf_geoms(self, physics: str) -> str:
+        """MJCF ``<geom>`` elements of the track (boxes start far away; :meth:`MujocoDeployment.set_track` places
+        them). ``training``: ``TrackSpec.mjcf_geoms`` (visual boxes, one colliding box, visual wall boxes and,
+        with ``walls_collide``, colliding wall planes). ``referee``: every obstacle and both walls as boxes
+        (their contact bits are set with the robot's)."""
+        h, w = BOX_HALF_HEIGHT, self.width / 2
+        size = f"{self.length / 2} {w} {h}"
+        visual = 'contype="0" conaffinity="0" ' if physics == "training" else ""
+        geoms = [
+            f'<geom name="{BOX_PREFIX}{k}" type="box" size="{size}" pos="{-100.0 - 10 * k} 0 {-h}" '
+            f'{visual}group="2" rgba="0.55 0.45 0.35 1"/>'
+            for k in range(self.num_boxes)
+        ]
+        if physics == "training":
+            aff = 0 if self.virtual else 3
+            geoms.append(
+                f'<geom name="{COLLIDER}" type="box" size="{size}" pos="-100.0 0 {-h}" contype="0" '
+                f'conaffinity="{aff}" condim="1" friction="1.0 0.02 0.01" group="2" rgba="0 0 0 0"/>'
+            )
+        for name, b in zip(WALL_NAMES, self.walls.tolist(), strict=True):
+            size = " ".join(str((b[i + 3] - b[i]) / 2) for i in range(3))
+            pos = " ".join(str((b[i + 3] + b[i]) / 2) for i in range(3))
+            geoms.append(
+                f'<geom name="{name}" type="box" size="{size}" pos="{pos}" {visual}group="2" rgba="0.4 0.4 0.45 0.3"/>'
+            )
+        if physics == "training" and self.cfg["walls_collide"]:
+            for name, sign in zip(WALL_NAMES, (1.0, -1.0), strict=True):
+                geoms.append(
+                    f'<geom name="{name}_plane" type="plane" size="0 0 0.05" pos="0 {sign * w} 0" '
+                    f'zaxis="0 {-sign} 0" contype="0" conaffinity="3" condim="1" friction="1.0 0.02 0.01" '
+                    f'group="2" rgba="0 0 0 0"/>'
+                )
+        return "\n".join(geoms)
+
+
+def terrain_height(boxes: np.ndarray, xy: np.ndarray) -> np.ndarray:
+    """Ground height (m) under points ``xy (..., 2)`` on the floor (z = 0) with ``boxes (B, 6)``: ``(...)``."""
+    x, y = xy[..., None, 0], xy[..., None, 1]
+    inside = (x >= boxes[:, 0]) & (x <= boxes[:, 3]) & (y >= boxes[:, 1]) & (y <= boxes[:, 4])
+    return np.maximum(np.max(np.where(inside, boxes[:, 5], 0.0), axis=-1), 0.0)
+
+
+def scan_points(x_range, y_range, num_x: int, num_y: int) -> np.ndarray:
+    """``(num_x, num_y, 2)`` grid of scan points in the yaw-aligned base frame (x forward, y left)."""
+    xs = np.linspace(x_range[0], x_range[1], num_x)
+    ys = np.linspace(y_range[0], y_range[1], num_y)
+    return np.stack(np.meshgrid(xs, ys, indexing="ij"), axis=-1)
+
+
+def height_scan(boxes: np.ndarray, points: np.ndarray, base_pos, yaw: float, clip: float) -> np.ndarray:
+    """Terrain height minus base height at ``points (X, Y, 2)`` rotated by the base yaw, clipped: ``(1, X, Y)``."""
+    c, s = math.cos(yaw), math.sin(yaw)
+    rot = np.array([[c, -s], [s, c]])
+    world = np.asarray(base_pos[:2]) + points @ rot.T
+    return np.clip(terrain_height(boxes, world) - base_pos[2], -clip, clip)[None]
+
+
+def quat_to_rpy(quat) -> np.ndarray:
+    """(roll, pitch, yaw) of a unit quaternion (w, x, y, z): ZYX Euler angles (``legged_env.core.math``)."""
+    w, x, y, z = quat
+    roll = math.atan2(2.0 * (w * x + y * z), 1.0 - 2.0 * (x * x + y * y))
+    pitch = math.asin(min(max(2.0 * (w * y - z * x), -1.0), 1.0))
+    yaw = math.atan2(2.0 * (w * z + x * y), 1.0 - 2.0 * (y * y + z * z))
+    return np.array([roll, pitch, yaw])
+
+
+# ---------------------------------------------------------------------------------------------------- deployment
+class MujocoDeployment:
+    """Runs an exported policy (``policy.pt`` or ``policy.onnx`` + ``policy.json``) in plain MuJoCo, as a robot would.
+
+    No JAX and no st_rl: the observation is built with numpy from ``MjData`` (and, for climb, the track) following
+    ``policy.json``, and torques come from the PD law it states, at ``sim_dt`` for ``decimation`` substeps per
+    policy step.
 
     Args:
         export_dir: directory with ``policy.json`` and the exported policy.
         xml_path: MJCF of the robot (default: the robot named in policy.json).
         policy_file: ``policy.pt`` (TorchScript, run with torch) or ``policy.onnx`` (run with onnxruntime).
+        physics: ``referee`` (MuJoCo's defaults, every geom colliding) or ``training`` (the training model).
+        env_cfg: the run's resolved ``env`` section (default: ``policy.json["env"]``; exports before it had one
+            need it for climb).
+        friction: sliding friction of every contact in the referee (default: the MJCF floor's).
     """
 
-    SUPPORTED = ("base_lin_vel", "base_ang_vel", "projected_gravity", "commands", "dof_pos", "dof_vel", "last_actions")
-
-    def __init__(self, export_dir: str, xml_path: str | None = None, policy_file: str = "policy.pt"):
+    def __init__(
+        self,
+        export_dir: str,
+        xml_path: str | None = None,
+        policy_file: str = "policy.pt",
+        physics: str = "referee",
+        env_cfg: dict | None = None,
+        friction: float | None = None,
+    ):
         with open(os.path.join(export_dir, "policy.json")) as f:
             self.meta = json.load(f)
-        unsupported = [s["name"] for s in self.meta["obs_segments"] if s["name"] not in self.SUPPORTED]
+        if physics not in PHYSICS:
+            raise ValueError(f"physics must be one of {', '.join(PHYSICS)}, got {physics!r}")
+        self.physics = physics
+        self.env_cfg = env_cfg if env_cfg is not None else self.meta.get("env", {})
+        self.task = self.meta.get("task", "walk")
+        names = [s["name"] for s in self.meta["obs_segments"]]
+        if "forward_depth" in names:
+            raise ValueError("segment forward_depth (a rendered depth image) is not modelled by sim2sim yet")
+        climb = "terrain" in self.env_cfg
+        if self.task == "climb" and not climb:
+            raise ValueError("policy.json has no env section to rebuild the climb track from: export the run again")
+        supported = WALK_SEGMENTS + (CLIMB_SEGMENTS if climb else ())
+        unsupported = [n for n in names if n not in supported]
         if unsupported:
             raise ValueError(f"segments {unsupported} need sensors this deployment does not model")
         if policy_file not in POLICY_FILES:
@@ -65,55 +283,189 @@ class MujocoDeployment:
         if not os.path.isfile(path):
             raise ValueError(f"no {policy_file} in {export_dir} (exports before ONNX support have only policy.pt)")
         self.policy = load_exported_policy(path)
-        path = xml_path or str(get_robot(self.meta["robot"]).XML_PATH)
-        self.model = mujoco.MjModel.from_xml_path(path)
-        self.model.opt.timestep = self.meta["sim_dt"]
+        self.robot = get_robot(self.meta["robot"])
+        self.track_spec = Track(self.env_cfg["terrain"]) if climb else None
+        self.model = self._build_model(xml_path or str(self.robot.XML_PATH), friction)
         self.data = mujoco.MjData(self.model)
-        jids = [mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_JOINT, n) for n in self.meta["joint_names"]]
-        self.qpos_idx = np.array([self.model.jnt_qposadr[j] for j in jids])
-        self.qvel_idx = np.array([self.model.jnt_dofadr[j] for j in jids])
+        m = self.model
+        jids = [mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, n) for n in self.meta["joint_names"]]
+        self.qpos_idx = np.array([m.jnt_qposadr[j] for j in jids])
+        self.qvel_idx = np.array([m.jnt_dofadr[j] for j in jids])
         self.default = np.array(self.meta["default_joint_pos"])
         self.kp, self.kd = np.array(self.meta["kp"]), np.array(self.meta["kd"])
         self.limits = np.array(self.meta["torque_limits"])
         self.last_actions = np.zeros(self.meta["num_actions"])
         self.commands = np.zeros(3)
+        # Contact bookkeeping: terrain = colliding world-body geoms; robot geoms by contact group (-1: none).
+        self.is_terrain = (m.geom_bodyid == 0) & (m.geom_conaffinity != 0)
+        self.geom_group = np.full(m.ngeom, -1)
+        r = self.robot
+        groups = ((r.TRUNK_GEOM, *r.HEAD_GEOMS), r.HIP_GEOMS, r.THIGH_GEOMS, r.CALF_GEOMS, r.FOOT_GEOMS)
+        for code, geoms in enumerate(groups):
+            for g in geoms:
+                self.geom_group[mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_GEOM, g)] = code
+        if climb:
+            hs = self.env_cfg["height_scan"]
+            self.scan_points = scan_points(hs["x_range"], hs["y_range"], hs["num_x"], hs["num_y"])
+            gid = [
+                mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_GEOM, f"{BOX_PREFIX}{k}")
+                for k in range(self.track_spec.num_boxes)
+            ]
+            self.box_geoms = np.array(gid)
+            self.collider_geom = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_GEOM, COLLIDER)  # -1 in the referee
+            self.set_track(self.track_spec.sample(np.random.default_rng(0), 0))
 
-    def reset(self, base_height: float = 0.34) -> None:
-        """Robot in the default pose, ``base_height`` above the floor, at rest."""
+    def _build_model(self, xml_path: str, friction: float | None) -> mujoco.MjModel:
+        if self.track_spec is None:
+            spec = mujoco.MjSpec.from_file(xml_path)
+        else:
+            with open(xml_path) as f:
+                xml = f.read()
+            if "</worldbody>" not in xml:
+                raise ValueError(f"{xml_path} has no </worldbody> to add the track to")
+            geoms = self.track_spec.mjcf_geoms(self.physics)
+            spec = mujoco.MjSpec.from_string(xml.replace("</worldbody>", geoms + "\n</worldbody>", 1))
+        if self.physics == "referee":
+            # Contact bits on the spec, so the compiler derives the per-body bits its broad phase filters with.
+            terrain = np.array(next(g for g in spec.geoms if g.name == "floor").friction, dtype=np.float64)
+            if friction is not None:
+                terrain[0] = friction
+            for g in spec.geoms:
+                g.contype, g.conaffinity, g.condim, g.friction = 1, 1, 3, terrain
+        model = spec.compile()
+        model.opt.timestep = self.meta["sim_dt"]
+        solver = self.env_cfg.get("solver")
+        if self.physics == "training" and solver:
+            model.opt.iterations = int(solver["iterations"])
+            model.opt.ls_iterations = int(solver["ls_iterations"])
+        if self.physics == "referee":
+            default = mujoco.MjModel.from_xml_string("<mujoco/>").opt
+            for key in (
+                "solver",
+                "iterations",
+                "ls_iterations",
+                "tolerance",
+                "ls_tolerance",
+                "noslip_iterations",
+                "cone",
+            ):
+                setattr(model.opt, key, getattr(default, key))
+            model.opt.disableflags &= ~int(mujoco.mjtDisableBit.mjDSBL_EULERDAMP)
+        dr = self.env_cfg.get("domain_rand", {})
+        jids = [mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_JOINT, n) for n in self.meta["joint_names"]]
+        dofs = np.array([model.jnt_dofadr[j] for j in jids])
+        for name in ("damping", "frictionloss", "armature"):
+            lo, hi = dr.get(f"joint_{name}", (1.0, 1.0))
+            field = getattr(model, f"dof_{name}")
+            field[dofs] *= min(max(1.0, lo), hi)  # the MJCF's value, inside the run's randomisation range
+        return model
+
+    # ------------------------------------------------------------------ episode setup
+    def set_track(self, track: dict) -> None:
+        """Puts the robot on ``track`` (``box_x0``, ``box_h``, ``gap``; e.g. an env's ``state.info["track"][i]``)."""
+        self.track = {k: np.asarray(track[k], dtype=np.float64) for k in ("box_x0", "box_h", "gap")}
+        self.model.geom_pos[self.box_geoms] = self.track_spec.geom_pos(self.track)
+        self._place_collider()
+
+    def _place_collider(self) -> None:
+        if self.collider_geom >= 0:
+            self.model.geom_pos[self.collider_geom] = self.track_spec.collider_pos(self.track, self.data.qpos[0])
+
+    def reset(self, base_height: float | None = None, yaw: float = 0.0, track: dict | None = None) -> None:
+        """Robot in the default pose at rest, ``base_height`` (default: ``env.init_state.base_height``) above the
+        floor, heading ``yaw``; the policy's recurrent state reset; climb: on ``track`` if given."""
+        if base_height is None:
+            base_height = self.env_cfg.get("init_state", {}).get("base_height", 0.34)
         mujoco.mj_resetData(self.model, self.data)
         self.data.qpos[2] = base_height
-        self.data.qpos[3:7] = (1.0, 0.0, 0.0, 0.0)
+        self.data.qpos[3:7] = (math.cos(yaw / 2), 0.0, 0.0, math.sin(yaw / 2))
         self.data.qpos[self.qpos_idx] = self.default
         self.last_actions[:] = 0.0
         self.policy.reset()
+        if track is not None:
+            self.set_track(track)
         mujoco.mj_forward(self.model, self.data)
 
-    def observation(self):
-        """Flat actor observation ``(num_obs,)`` in policy.json's segment order and scales."""
+    # ------------------------------------------------------------------ observation
+    def quantity(self, name: str, rot: np.ndarray | None = None) -> np.ndarray:
+        """The unscaled value of observation segment ``name`` at the current state."""
         d = self.data
-        rot = _quat_to_mat(d.qpos[3:7])
-        values = {
-            "base_lin_vel": rot.T @ d.qvel[:3],
-            "base_ang_vel": d.qvel[3:6],
-            "projected_gravity": rot.T @ np.array([0.0, 0.0, -1.0]),
-            "commands": self.commands,
-            "dof_pos": d.qpos[self.qpos_idx] - self.default,
-            "dof_vel": d.qvel[self.qvel_idx],
-            "last_actions": self.last_actions,
-        }
-        return np.concatenate([np.ravel(values[s["name"]]) * np.array(s["scale"]) for s in self.meta["obs_segments"]])
+        rot = _quat_to_mat(d.qpos[3:7]) if rot is None else rot
+        if name == "base_lin_vel":
+            return rot.T @ d.qvel[:3]
+        if name == "base_ang_vel":
+            return d.qvel[3:6]  # a free joint's angular velocity is in the body frame
+        if name == "projected_gravity":
+            return rot.T @ np.array([0.0, 0.0, -1.0])
+        if name == "commands":
+            return self.commands
+        if name == "dof_pos":
+            return d.qpos[self.qpos_idx] - self.default
+        if name == "dof_vel":
+            return d.qvel[self.qvel_idx]
+        if name == "last_actions":
+            return self.last_actions
+        if name == "base_rpy":
+            return quat_to_rpy(d.qpos[3:7])
+        if name == "wall_distance":
+            half = self.track_spec.width / 2
+            return np.array([half - d.qpos[1], half + d.qpos[1]])
+        if name == "engaging_block":
+            return self.track_spec.engaging_block(self.track, d.qpos[0])
+        if name == "height_scan":
+            yaw = math.atan2(rot[1, 0], rot[0, 0])  # heading of the base x axis
+            clip = self.env_cfg["height_scan"]["clip"]
+            return height_scan(self.track_spec.boxes(self.track), self.scan_points, d.qpos[:3], yaw, clip)
+        raise KeyError(name)
 
-    def step(self) -> None:
-        """One policy step: observe, act, ``decimation`` PD-controlled physics substeps."""
+    def observation(self) -> np.ndarray:
+        """Flat actor observation ``(num_obs,)`` in policy.json's segment order and scales."""
+        rot = _quat_to_mat(self.data.qpos[3:7])
+        return np.concatenate(
+            [np.ravel(self.quantity(s["name"], rot)) * np.array(s["scale"]) for s in self.meta["obs_segments"]]
+        )
+
+    # ------------------------------------------------------------------ stepping
+    def terrain_contacts(self) -> tuple[np.ndarray, float, float]:
+        """Robot-terrain contacts now: ``(touching (5,) bool per CONTACT_GROUPS, deepest non-foot penetration,
+        deepest penetration)`` (m; 0 without contact)."""
+        n = self.data.ncon
+        touching = np.zeros(len(CONTACT_GROUPS), dtype=bool)
+        if n == 0:
+            return touching, 0.0, 0.0
+        geom, dist = self.data.contact.geom[:n], self.data.contact.dist[:n]
+        terrain = self.is_terrain[geom]
+        pair = terrain[:, 0] != terrain[:, 1]
+        robot = np.where(terrain[:, 0], geom[:, 1], geom[:, 0])
+        group = self.geom_group[robot]
+        hit = pair & (dist < 0) & (group >= 0)
+        if not hit.any():
+            return touching, 0.0, 0.0
+        touching[np.unique(group[hit])] = True
+        depth = -dist[hit]
+        body = group[hit] != CONTACT_GROUPS.index("foot")
+        return touching, float(depth[body].max()) if body.any() else 0.0, float(depth.max())
+
+    def step(self) -> dict:
+        """One policy step: observe, act, ``decimation`` PD-controlled physics substeps. Returns the robot-terrain
+        contacts seen in any substep: ``touching`` (per CONTACT_GROUPS), ``body_penetration`` and ``penetration``
+        (deepest, m)."""
         action = np.asarray(self.policy(self.observation()[None].astype(np.float32))[0], dtype=np.float64)
         clip = self.meta["clip_actions"]
         action = np.clip(action, -clip, clip)
         target = self.default + self.meta["action_scale"] * action
+        if self.track_spec is not None:
+            self._place_collider()  # training physics: the collider follows the robot, once per policy step
+        touching, body_pen, pen = np.zeros(len(CONTACT_GROUPS), dtype=bool), 0.0, 0.0
         for _ in range(self.meta["decimation"]):
             q, qd = self.data.qpos[self.qpos_idx], self.data.qvel[self.qvel_idx]
             self.data.ctrl[:] = np.clip(self.kp * (target - q) - self.kd * qd, -self.limits, self.limits)
             mujoco.mj_step(self.model, self.data)
+            t, b, p = self.terrain_contacts()
+            touching |= t
+            body_pen, pen = max(body_pen, b), max(pen, p)
         self.last_actions = action
+        return {"touching": touching, "body_penetration": body_pen, "penetration": pen}
 
 
 def _quat_to_mat(quat) -> np.ndarray:
@@ -123,20 +475,35 @@ def _quat_to_mat(quat) -> np.ndarray:
     return mat.reshape(3, 3)
 
 
+def _hit(contacts: dict, groups) -> bool:
+    return any(contacts["touching"][CONTACT_GROUPS.index(g)] for g in groups)
+
+
+NON_FOOT = ("trunk", "hip", "thigh", "calf")
+
+
+# ---------------------------------------------------------------------------------------------------- walk
 def run_command(
     deployment: MujocoDeployment, command: tuple[float, float, float], seconds: float, settle_s: float = 1.0
 ):
-    """Follows ``command`` (vx, vy, yaw rate) for ``seconds``; returns mean base-frame velocities after
-    ``settle_s`` and whether the robot fell (tilt over 1 rad or trunk below 0.15 m)."""
+    """Follows ``command`` (vx, vy, yaw rate) for ``seconds``; returns mean base-frame velocities after ``settle_s``,
+    whether the robot fell (the walk terminations of ``env.terminations``: tilt over ``max_tilt`` (default 1 rad),
+    a ``contact_geoms`` group (default trunk and head) touching the floor), the number of policy steps with a
+    non-foot robot geom touching the terrain and the deepest penetrations (m)."""
     deployment.reset()
     deployment.commands = np.asarray(command, dtype=np.float64)
+    term = deployment.env_cfg.get("terminations", {})
+    max_tilt, groups = float(term.get("max_tilt", 1.0)), term.get("contact_geoms", ["trunk"])
     dt = deployment.meta["control_dt"]
-    vels, fell = [], False
+    vels, fell, steps, non_foot, body_pen, pen = [], False, 0, 0, 0.0, 0.0
     for i in range(int(round(seconds / dt))):
-        deployment.step()
+        contacts = deployment.step()
+        steps += 1
+        non_foot += _hit(contacts, NON_FOOT)
+        body_pen, pen = max(body_pen, contacts["body_penetration"]), max(pen, contacts["penetration"])
         d = deployment.data
         rot = _quat_to_mat(d.qpos[3:7])
-        if rot[2, 2] < np.cos(1.0) or d.qpos[2] < 0.15:
+        if rot[2, 2] < math.cos(max_tilt) or _hit(contacts, groups):
             fell = True
             break
         if i * dt >= settle_s:
@@ -148,4 +515,102 @@ def run_command(
         "lin_vel_y": float(v[1]),
         "yaw_rate": float(v[5]),
         "fell": fell,
+        "steps": steps,
+        "non_foot_contacts": non_foot,
+        "non_foot_contact_steps_fraction": non_foot / max(steps, 1),
+        "max_body_penetration_m": body_pen,
+        "max_penetration_m": pen,
+    }
+
+
+# ---------------------------------------------------------------------------------------------------- climb
+def run_climb_episode(deployment: MujocoDeployment, level: int, rng: np.random.Generator) -> dict:
+    """One climb episode at curriculum ``level`` on a track sampled with ``rng``, as the env runs it: spawn at the
+    origin in the default pose, yaw uniform in ``env.init_state.yaw``, command vx uniform in
+    ``env.commands.lin_vel_x`` (vy = yaw rate = 0; resampled every ``resampling_time_s``), until a climb
+    termination (roll / pitch limits, a ``contact_geoms`` group touching the terrain, off the track), the goal
+    (success) or ``episode_length_s``."""
+    dep, spec, env = deployment, deployment.track_spec, deployment.env_cfg
+    track = spec.sample(rng, level)
+    dep.reset(yaw=rng.uniform(*env["init_state"]["yaw"]), track=track)
+    dt = dep.meta["control_dt"]
+    vx = env["commands"]["lin_vel_x"]
+    dep.commands = np.array([rng.uniform(*vx), 0.0, 0.0])
+    resample = max(int(round(env["commands"]["resampling_time_s"] / dt)), 1)
+    max_steps = int(math.ceil(env["episode_length_s"] / dt))
+    term = env["terminations"]
+    goal_x, max_x = spec.goal_x(track), 0.0
+    steps, non_foot, body_pen, pen, outcome = 0, 0, 0.0, 0.0, "time_out"
+    while steps < max_steps:
+        contacts = dep.step()
+        steps += 1
+        non_foot += _hit(contacts, NON_FOOT)
+        body_pen, pen = max(body_pen, contacts["body_penetration"]), max(pen, contacts["penetration"])
+        qpos = dep.data.qpos
+        max_x = max(max_x, float(qpos[0]))
+        g = _quat_to_mat(qpos[3:7]).T @ np.array([0.0, 0.0, -1.0])
+        roll, pitch = abs(math.atan2(g[1], -g[2])), abs(math.asin(min(max(g[0], -1.0), 1.0)))
+        off_track = abs(qpos[1]) > spec.width / 2 and term["off_track"]
+        if _hit(contacts, term["contact_geoms"]) or roll > term["max_roll"] or pitch > term["max_pitch"] or off_track:
+            outcome = "fall"
+            break
+        if qpos[0] > goal_x:
+            outcome = "success"
+            break
+        if steps % resample == 0:
+            dep.commands = np.array([rng.uniform(*vx), 0.0, 0.0])
+    return {
+        "level": level,
+        "height": spec.level_height(level),
+        "outcome": outcome,
+        "obstacles_cleared": spec.cleared(track, max_x),
+        "steps": steps,
+        "non_foot_contacts": non_foot,
+        "max_body_penetration_m": body_pen,
+        "max_penetration_m": pen,
+    }
+
+
+def _summary(episodes: list[dict], dt: float) -> dict:
+    steps = sum(e["steps"] for e in episodes)
+    non_foot = sum(e["non_foot_contacts"] for e in episodes)
+    return {
+        "episodes": len(episodes),
+        "success_rate": float(np.mean([e["outcome"] == "success" for e in episodes])),
+        "obstacles_cleared": float(np.mean([e["obstacles_cleared"] for e in episodes])),
+        "fall_rate": float(np.mean([e["outcome"] == "fall" for e in episodes])),
+        "mean_episode_length_s": steps * dt / len(episodes),
+        "non_foot_contacts": non_foot,
+        "non_foot_contact_steps_fraction": non_foot / max(steps, 1),
+        "max_body_penetration_m": max(e["max_body_penetration_m"] for e in episodes),
+        "max_penetration_m": max(e["max_penetration_m"] for e in episodes),
+    }
+
+
+def run_climb(deployment: MujocoDeployment, num_episodes: int, seed: int = 0) -> dict:
+    """``num_episodes`` climb episodes over the curriculum levels round-robin (episode i at level
+    ``i % num_levels``, its track, yaw and command from ``numpy.random.default_rng([seed, i])``), summarised with
+    play.py's climb keys (``ClimbTask.summarize_episodes``) plus contact and penetration statistics."""
+    spec, dt = deployment.track_spec, deployment.meta["control_dt"]
+    episodes = [
+        run_climb_episode(deployment, i % spec.num_levels, np.random.default_rng([seed, i]))
+        for i in range(num_episodes)
+    ]
+    total = _summary(episodes, dt)
+    by_height = {}
+    for level in sorted({e["level"] for e in episodes}):
+        at = [e for e in episodes if e["level"] == level]
+        by_height[f"{spec.level_height(level):.3f}"] = {"level": level, **_summary(at, dt)}
+    return {
+        "success_rate": total["success_rate"],
+        "obstacles_cleared_per_episode": total["obstacles_cleared"],
+        "obstacles_per_track": 2 * spec.num_boxes,
+        "fall_rate": total["fall_rate"],
+        "mean_episode_length_s": total["mean_episode_length_s"],
+        "num_episodes": num_episodes,
+        "non_foot_contacts": total["non_foot_contacts"],
+        "non_foot_contact_steps_fraction": total["non_foot_contact_steps_fraction"],
+        "max_body_penetration_m": total["max_body_penetration_m"],
+        "max_penetration_m": total["max_penetration_m"],
+        "by_obstacle_height": by_height,
     }
