@@ -210,8 +210,12 @@ def test_collision_flags_follow_the_terrain_config(virtual, walls_collide):
     def affinity(name):
         return int(m.geom_conaffinity[mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_GEOM, name)])
 
-    assert [affinity(f"{tracks.BOX_PREFIX}{k}") for k in range(2)] == [0 if virtual else 1] * 2
-    assert [affinity(n) for n in tracks.WALL_NAMES] == [1 if walls_collide else 0] * 2
+    # the obstacle boxes and wall boxes are visual; one collider box and two wall planes carry the physics
+    assert [affinity(f"{tracks.BOX_PREFIX}{k}") for k in range(2)] == [0, 0]
+    assert [affinity(n) for n in tracks.WALL_NAMES] == [0, 0]
+    assert affinity(tracks.COLLIDER) == (0 if virtual else 3)  # both robot bits: feet 1, body 2
+    planes = [mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_GEOM, f"{n}_plane") for n in tracks.WALL_NAMES]
+    assert planes == ([m.ngeom - 2, m.ngeom - 1] if walls_collide else [-1, -1])
 
 
 def test_model_geoms_match_trackspec(hard_env):
@@ -221,8 +225,21 @@ def test_model_geoms_match_trackspec(hard_env):
     walls = [mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_GEOM, n) for n in tracks.WALL_NAMES]
     aabb = np.concatenate([m.geom_pos[walls] - m.geom_size[walls], m.geom_pos[walls] + m.geom_size[walls]], axis=1)
     np.testing.assert_allclose(aabb, np.asarray(spec.walls), atol=1e-5)
-    assert list(m.geom_group[[0, *boxes, *walls]]) == [0, 2, 2, 2, 2]
-    assert m.geom_conaffinity[boxes].tolist() == [1, 1]  # hard: the feet (contype 1) collide with the boxes
+    collider = hard_env.collider_geom
+    assert list(m.geom_group[[0, *boxes, *walls, collider]]) == [0, 2, 2, 2, 2, 2]
+    assert m.geom_conaffinity[boxes].tolist() == [0, 0]  # visual; the collider carries the physics
+    assert m.geom_conaffinity[collider] == 3  # hard: feet (contype 1) and body (contype 2) collide with it
+    np.testing.assert_allclose(m.geom_size[collider], [0.6, 0.8, 0.5], atol=1e-9)
+    # the wall planes sit at the walls' inner faces, normals into the track
+    planes = [mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_GEOM, f"{n}_plane") for n in tracks.WALL_NAMES]
+    np.testing.assert_allclose(m.geom_pos[planes][:, 1], [0.8, -0.8], atol=1e-6)
+    normals = np.stack([np.asarray(m.geom_quat[p]) for p in planes])
+    z_axes = []
+    for qv in normals:
+        mat = np.zeros(9)
+        mujoco.mju_quat2Mat(mat, qv)
+        z_axes.append(mat.reshape(3, 3)[:, 2])
+    np.testing.assert_allclose(z_axes, [[0, -1, 0], [0, 1, 0]], atol=1e-6)
 
 
 def test_box_geoms_in_the_physics_follow_each_envs_track(hard_env, hard_start):
@@ -232,6 +249,17 @@ def test_box_geoms_in_the_physics_follow_each_envs_track(hard_env, hard_start):
     tops = actual[:, :, 2] + tracks.BOX_HALF_HEIGHT
     np.testing.assert_allclose(tops, np.asarray(hard_start.info["track"]["box_h"]), atol=1e-5)
     assert np.ptp(tops[:, 0]) > 0.25  # one MJX model, eight different obstacle heights
+    # the one colliding box is the obstacle nearest each robot (at the start: the first one)
+    collider = np.asarray(hard_start.data.geom_xpos)[:, hard_env.collider_geom]
+    np.testing.assert_allclose(collider, expected[:, 0], atol=1e-5)
+
+
+def test_collider_follows_the_obstacle_nearest_the_base():
+    spec = tracks.TrackSpec(get_task("climb").default_config()["terrain"])
+    track = {"box_x0": jnp.array([1.0, 4.0]), "box_h": jnp.array([0.3, 0.2]), "gap": jnp.array([1.8, 2.0])}
+    # box 0 spans x 1.0-2.2, box 1 4.0-5.2: the switch is mid-gap, at x = 3.1
+    for base_x, k in [(0.0, 0), (1.5, 0), (3.05, 0), (3.15, 1), (4.5, 1), (9.0, 1)]:
+        np.testing.assert_allclose(spec.collider_pos(track, jnp.asarray(base_x)), spec.geom_pos(track)[k], atol=1e-6)
 
 
 # ---------------------------------------------------------------------------------------------- 2. curriculum
@@ -580,7 +608,7 @@ def test_random_actions_stay_finite_at_mixed_levels(hard_env):
     rng = np.random.default_rng(0)
     finite, resets = jnp.ones((), dtype=bool), jnp.zeros((), jnp.int32)
     for _ in range(200):
-        state = step(hard_env, state, rng.uniform(-1.0, 1.0, (8, hard_env.num_actions)))
+        state = step(hard_env, state, rng.uniform(-3.0, 3.0, (8, hard_env.num_actions)))
         finite &= jnp.all(jnp.isfinite(state.obs)) & jnp.all(jnp.isfinite(state.critic_obs))
         finite &= jnp.all(jnp.isfinite(state.reward)) & jnp.all(jnp.isfinite(state.final_critic_obs))
         resets += jnp.sum(state.done)
