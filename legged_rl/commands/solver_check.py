@@ -74,7 +74,7 @@ def main(args) -> int:
     for it in args.iterations:
         for ls in args.ls_iterations:
             rows = []
-            for h, (z, depth), (z_ref, depth_ref) in zip(heights, run(it, ls, False), reference, strict=True):
+            for h, (z, depth), (z_ref, _) in zip(heights, run(it, ls, False), reference, strict=True):
                 rows.append(
                     {
                         "height": round(h, 3),

@@ -16,7 +16,6 @@ from tests.legged_env import envs
 from tests.legged_env.tasks.test_climb import (
     DET_TRACK,
     batched_track,
-    hard_start,  # noqa: F401  (a module fixture of test_climb)
     place,
     quat,
     segment,
@@ -24,6 +23,12 @@ from tests.legged_env.tasks.test_climb import (
 )
 
 pytestmark = pytest.mark.timeout(600)
+
+
+@pytest.fixture(scope="module")
+def hard_start(hard_env):
+    return step(hard_env, hard_env.init())
+
 
 FACE_X, BOX_TOP = 1.0, 0.40  # box 0 of the scenario: near face at x = 1.0, top at 0.40 (above the head)
 HEAD = "head"
