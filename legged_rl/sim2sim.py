@@ -286,6 +286,11 @@ class MujocoDeployment:
         self.robot = get_robot(self.meta["robot"])
         self.track_spec = Track(self.env_cfg["terrain"]) if climb else None
         self.model = self._build_model(xml_path or str(self.robot.XML_PATH), friction)
+        # The boxes move per episode (and the training physics' collider per step) after compiling: MuJoCo's
+        # midphase culls with bounding-volume trees of the world body built at compile time, and so misses
+        # contacts with a moved static geom (a foot inside a placed box went undetected). Without it the
+        # broad phase checks every candidate pair with the geoms' current poses; the physics is the same.
+        self.model.opt.disableflags |= int(mujoco.mjtDisableBit.mjDSBL_MIDPHASE)
         self.data = mujoco.MjData(self.model)
         m = self.model
         jids = [mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, n) for n in self.meta["joint_names"]]
