@@ -249,6 +249,10 @@ class MujocoDeployment:
         env_cfg: the run's resolved ``env`` section (default: ``policy.json["env"]``; exports before it had one
             need it for climb).
         friction: sliding friction of every contact in the referee (default: the MJCF floor's).
+        perturbed: as play.py's ``--perturbed``: the actor's observation noise (``env.observations.actor``
+            noise x ``env.noise.level``, uniform) and velocity pushes (``env.domain_rand.push_interval_s``,
+            ``push_vel_xy``), drawn from ``seed``.
+        seed: the perturbations' random numbers.
     """
 
     def __init__(
@@ -259,6 +263,8 @@ class MujocoDeployment:
         physics: str = "referee",
         env_cfg: dict | None = None,
         friction: float | None = None,
+        perturbed: bool = False,
+        seed: int = 0,
     ):
         with open(os.path.join(export_dir, "policy.json")) as f:
             self.meta = json.load(f)
@@ -301,6 +307,15 @@ class MujocoDeployment:
         self.limits = np.array(self.meta["torque_limits"])
         self.last_actions = np.zeros(self.meta["num_actions"])
         self.commands = np.zeros(3)
+        self.perturbed, self.rng, self.steps = perturbed, np.random.default_rng(seed), 0
+        noise, actor = self.env_cfg.get("noise", {}), self.env_cfg.get("observations", {}).get("actor", {})
+        level = float(noise.get("level", 0.0)) if noise.get("enabled", False) else 0.0
+        self.obs_noise = np.concatenate(
+            [
+                np.asarray(s["scale"], np.float64) * float((actor.get(s["name"]) or {}).get("noise", 0.0)) * level
+                for s in self.meta["obs_segments"]
+            ]
+        )
         # Contact bookkeeping: terrain = colliding world-body geoms; robot geoms by contact group (-1: none).
         self.is_terrain = (m.geom_bodyid == 0) & (m.geom_conaffinity != 0)
         self.geom_group = np.full(m.ngeom, -1)
@@ -386,6 +401,7 @@ class MujocoDeployment:
         self.data.qpos[3:7] = (math.cos(yaw / 2), 0.0, 0.0, math.sin(yaw / 2))
         self.data.qpos[self.qpos_idx] = self.default
         self.last_actions[:] = 0.0
+        self.steps = 0
         self.policy.reset()
         if track is not None:
             self.set_track(track)
@@ -426,9 +442,12 @@ class MujocoDeployment:
     def observation(self) -> np.ndarray:
         """Flat actor observation ``(num_obs,)`` in policy.json's segment order and scales."""
         rot = _quat_to_mat(self.data.qpos[3:7])
-        return np.concatenate(
+        obs = np.concatenate(
             [np.ravel(self.quantity(s["name"], rot)) * np.array(s["scale"]) for s in self.meta["obs_segments"]]
         )
+        if self.perturbed:
+            obs = obs + self.rng.uniform(-1.0, 1.0, obs.shape) * self.obs_noise
+        return obs
 
     # ------------------------------------------------------------------ stepping
     def terrain_contacts(self) -> tuple[np.ndarray, float, float]:
@@ -470,6 +489,12 @@ class MujocoDeployment:
             touching |= t
             body_pen, pen = max(body_pen, b), max(pen, p)
         self.last_actions = action
+        self.steps += 1
+        dr = self.env_cfg.get("domain_rand", {})
+        if self.perturbed and dr.get("push_vel_xy", 0.0) > 0:  # the env's pushes: every push_interval_s
+            interval = max(int(round(dr["push_interval_s"] / self.meta["control_dt"])), 1)
+            if self.steps % interval == 0:
+                self.data.qvel[:2] += self.rng.uniform(-1.0, 1.0, 2) * dr["push_vel_xy"]
         return {"touching": touching, "body_penetration": body_pen, "penetration": pen}
 
 

@@ -12,6 +12,7 @@ a track sampled at its level (``--seed``), with a command vx sampled in ``env.co
 climb metrics (success_rate, obstacles_cleared_per_episode, fall_rate, by_obstacle_height) plus non-foot contacts
 and penetrations.
 
+``--perturbed`` adds the actor's observation noise and the training's velocity pushes, as play.py's does.
 Both write ``<run>/sim2sim_metrics.json``. ``--set env.KEY=VALUE`` changes the run's env config here (e.g.
 ``--set env.episode_length_s=5``). ``--policy_file policy.onnx`` runs the ONNX export with onnxruntime.
 """
@@ -50,11 +51,24 @@ def main(args) -> int:
     from st_rl.utils.io import atomic_write_json
 
     try:
-        deployment = MujocoDeployment(export_dir, policy_file=args.policy_file, physics=args.physics, env_cfg=env_cfg)
+        deployment = MujocoDeployment(
+            export_dir,
+            policy_file=args.policy_file,
+            physics=args.physics,
+            env_cfg=env_cfg,
+            perturbed=args.perturbed,
+            seed=0 if args.seed is None else args.seed,
+        )
     except ValueError as e:  # an export this deployment cannot run (e.g. it needs a depth image)
         raise cli.CheckpointError(f"export {export_dir}: {e}") from e
     seed = 0 if args.seed is None else args.seed
-    info = {"task": task, "physics": args.physics, "policy_file": args.policy_file, "checkpoint": path}
+    info = {
+        "task": task,
+        "physics": args.physics,
+        "perturbed": args.perturbed,
+        "policy_file": args.policy_file,
+        "checkpoint": path,
+    }
     start = time.perf_counter()
     if task == "climb":
         num_episodes = args.num_episodes or EPISODES_PER_LEVEL * deployment.track_spec.num_levels
@@ -105,6 +119,11 @@ def run() -> None:
         choices=("referee", "training"),
         default="referee",
         help="referee: MuJoCo's default solver, every geom colliding (default); training: the training model",
+    )
+    parser.add_argument(
+        "--perturbed",
+        action="store_true",
+        help="as play.py --perturbed: the actor's observation noise and the training pushes (default: both off)",
     )
     parser.add_argument(
         "--policy_file",

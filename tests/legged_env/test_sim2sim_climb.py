@@ -259,3 +259,37 @@ def test_a_climb_run_reports_plays_metrics(export_dir, hard_env):
         assert 0.0 <= m["max_body_penetration_m"] <= m["max_penetration_m"] < 0.05
     assert metrics["mean_episode_length_s"] <= 0.4 + 1e-9
     assert run_climb(dep, 3, seed=1) == metrics  # seeded
+
+
+def test_perturbed_adds_the_actors_noise_and_the_pushes(export_dir, hard_env):
+    cfg = {
+        **hard_env.cfg,
+        "noise": {"enabled": True, "level": 1.0},
+        "domain_rand": {**hard_env.cfg["domain_rand"], "push_vel_xy": 0.5, "push_interval_s": 0.1},
+    }
+    nominal = MujocoDeployment(export_dir, env_cfg=cfg)
+    perturbed = MujocoDeployment(export_dir, env_cfg=cfg, perturbed=True, seed=3)
+    for dep in (nominal, perturbed):
+        dep.reset(track={"box_x0": np.array([1.0, 4.2]), "box_h": np.array([0.3, 0.3]), "gap": np.array([2.0, 2.0])})
+    diff = perturbed.observation() - nominal.observation()
+    # per element within noise x scale, e.g. dof_vel: 1.5 x 0.05; segments without noise unchanged
+    bound = np.concatenate(
+        [
+            np.asarray(s["scale"]) * float((cfg["observations"]["actor"][s["name"]] or {}).get("noise", 0.0))
+            for s in nominal.meta["obs_segments"]
+        ]
+    )
+    assert np.all(np.abs(diff) <= bound + 1e-12) and np.abs(diff).max() > 0.5 * bound.max()
+    assert np.all(diff[bound == 0] == 0)
+    # the push: every 0.1 s = 5 policy steps, a horizontal kick; the same noise draws without pushes until then
+    no_push = {**cfg, "domain_rand": {**cfg["domain_rand"], "push_vel_xy": 0.0}}
+    unpushed = MujocoDeployment(export_dir, env_cfg=no_push, perturbed=True, seed=3)
+    unpushed.reset(track=perturbed.track)
+    unpushed.observation()  # the draw perturbed made above
+    for _ in range(4):
+        perturbed.step(), unpushed.step()
+    np.testing.assert_array_equal(perturbed.data.qvel, unpushed.data.qvel)
+    perturbed.step(), unpushed.step()
+    kick = perturbed.data.qvel[:2] - unpushed.data.qvel[:2]
+    assert 0.01 < np.abs(kick).max() <= 0.5
+    np.testing.assert_array_equal(perturbed.data.qvel[2:], unpushed.data.qvel[2:])
