@@ -67,6 +67,20 @@ def check_env_cfg(env: dict, source: str) -> None:
 
     if "robot" in env and env["robot"] not in ROBOTS:
         raise ConfigError(f"env.robot in {source} must be one of {', '.join(sorted(ROBOTS))}, got {env['robot']!r}")
+    for key, value in (env.get("solver") or {}).items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"env.solver.{key} in {source} must be an integer >= 1, got {value!r}")
+    dr = env.get("domain_rand") or {}
+    for key in ("friction", "joint_damping", "joint_frictionloss", "joint_armature"):
+        if key not in dr:
+            continue
+        value, low = dr[key], 0.02 if key == "friction" else 0.0
+        ok = isinstance(value, (list, tuple)) and len(value) == 2
+        if not ok or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+            raise ConfigError(f"env.domain_rand.{key} in {source} must be [low, high], got {value!r}")
+        if not low <= value[0] <= value[1]:
+            # friction: the robot's geoms have 0.01 and a contact takes the larger value (go1.xml)
+            raise ConfigError(f"env.domain_rand.{key} in {source} must have {low} <= low <= high, got {value!r}")
 
 
 def env_config(

@@ -54,6 +54,9 @@ def test_a_recipe_file_gives_the_cli_env():
         ({"num_envs": 0}, r"^env\.num_envs in the task's defaults with num_envs=\.\.\. must be >= 1, got 0"),
         ({"robot": "spot"}, r"^env\.robot in .* must be one of go1, got 'spot'"),
         ({"config": "nowhere.yaml"}, r"^config file nowhere\.yaml not found"),
+        ({"solver": {"iterations": 0}}, r"^env\.solver\.iterations in .* must be an integer >= 1, got 0"),
+        ({"domain_rand": {"friction": [0.0, 1.0]}}, r"^env\.domain_rand\.friction in .* 0\.02 <= low <= high"),
+        ({"domain_rand": {"joint_damping": [2.0, 1.0]}}, r"^env\.domain_rand\.joint_damping in .* low <= high"),
     ],
 )  # fmt: skip
 def test_bad_input_is_one_config_error_line_naming_the_key(kwargs, message):
