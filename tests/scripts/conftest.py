@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.legged_env.envs import CLIMB_SETS, SOFT_SETS, set_args
+
 REPO = Path(__file__).resolve().parents[2]
 RUN_NAME = "first"
 
@@ -79,3 +81,34 @@ def logs(trained_root, tmp_path) -> Path:
     dst = tmp_path / "logs"
     shutil.copytree(trained_root, dst)
     return dst
+
+
+# A tiny climb training: 8 envs (tests/legged_env's hard_env), one iteration of 8 steps per env.
+CLIMB_TINY = ["--num_envs", "8", "--max_iterations", "1", "--set", "runner.num_steps_per_env=8"]
+
+
+@pytest.fixture(scope="session")
+def climb_root(trained_root, tmp_path_factory) -> Path:
+    """A log root with the walk run, a soft-obstacle climb run and a hard one initialised from it: the envs of
+    tests/legged_env's soft_env (4 envs) and hard_env (8 envs). The soft run is not stepped (0 iterations: its
+    checkpoint model_0.pt holds the initial weights, all the hard run needs); the hard run trains 1 iteration.
+    Shared by test_climb_scripts and test_sim2sim_scripts (which copies it before writing)."""
+    import shutil
+
+    root = tmp_path_factory.mktemp("climb") / "logs"
+    shutil.copytree(trained_root, root)
+    soft = run_script(
+        "train", "--task=climb", "--num_envs", "4", "--max_iterations", "0", "--set", "runner.num_steps_per_env=8",
+        *set_args(CLIMB_SETS), *set_args(SOFT_SETS), "--run_name", "soft", log_root=root, timeout=600,
+    )  # fmt: skip
+    assert soft.returncode == 0, soft.stderr[-3000:]
+    (soft_run,) = run_dirs(root, "climb")
+    hard = run_script(
+        "train", "--task=climb", *CLIMB_TINY, *set_args(CLIMB_SETS), "--run_name", "hard", "--init_from", str(soft_run),
+        log_root=root, timeout=600,
+    )  # fmt: skip
+    assert hard.returncode == 0, hard.stderr[-3000:]
+    # Same segments, same policy: every tensor loads as it is.
+    assert "misaligned load (complete)" in hard.stdout
+    assert "0 remapped, 0 unmatched" in hard.stdout
+    return root

@@ -24,32 +24,6 @@ def recorded_env(run: Path) -> dict:
     return json.loads((run / "config.json").read_text())["env"]
 
 
-@pytest.fixture(scope="module")
-def climb_root(trained_root, tmp_path_factory) -> Path:
-    """A log root with the walk run, a soft-obstacle climb run and a hard one initialised from it: the envs of
-    tests/legged_env's soft_env (4 envs) and hard_env (8 envs). The soft run is not stepped (0 iterations: its
-    checkpoint model_0.pt holds the initial weights, all the hard run needs); the hard run trains 1 iteration."""
-    import shutil
-
-    root = tmp_path_factory.mktemp("climb") / "logs"
-    shutil.copytree(trained_root, root)
-    soft = run_script(
-        "train", "--task=climb", "--num_envs", "4", "--max_iterations", "0", "--set", "runner.num_steps_per_env=8",
-        *CLIMB, *set_args(SOFT_SETS), "--run_name", "soft", log_root=root, timeout=600,
-    )  # fmt: skip
-    assert soft.returncode == 0, soft.stderr[-3000:]
-    (soft_run,) = run_dirs(root, "climb")
-    hard = run_script(
-        "train", "--task=climb", *TINY, *CLIMB, "--run_name", "hard", "--init_from", str(soft_run),
-        log_root=root, timeout=600,
-    )  # fmt: skip
-    assert hard.returncode == 0, hard.stderr[-3000:]
-    # Same segments, same policy: every tensor loads as it is.
-    assert "misaligned load (complete)" in hard.stdout
-    assert "0 remapped, 0 unmatched" in hard.stdout
-    return root
-
-
 def test_soft_and_hard_runs_record_their_obstacle_mode(climb_root):
     soft, hard = run_dirs(climb_root, "climb")
     assert recorded_env(soft)["terrain"]["virtual_obstacles"] is True

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.legged_env.envs import CLIMB_SETS, set_args
 from tests.scripts.conftest import run_dirs, run_script
 
 pytestmark = pytest.mark.timeout(900)
@@ -20,13 +19,11 @@ HEIGHT_KEYS = {"level", "episodes", "success_rate", "obstacles_cleared", "fall_r
 
 
 @pytest.fixture(scope="module")
-def climb_run(tmp_path_factory) -> Path:
-    """A log root with one climb run trained 1 iteration on tests/legged_env's hard_env config (8 envs: its compiled
-    step is in the persistent cache), exported."""
+def climb_run(climb_root, tmp_path_factory) -> Path:
+    """A copy of the shared climb log root (tests/scripts/conftest.py) with its hard run (1 iteration on
+    tests/legged_env's hard_env config) exported."""
     root = tmp_path_factory.mktemp("sim2sim_climb") / "logs"
-    args = ["--num_envs", "8", "--max_iterations", "1", "--set", "runner.num_steps_per_env=8", *set_args(CLIMB_SETS)]
-    proc = run_script("train", "--task=climb", *args, log_root=root, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    shutil.copytree(climb_root, root)
     proc = run_script("export", "--task=climb", "--load_run", "-1", log_root=root)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return root
