@@ -1,8 +1,10 @@
-"""Contact checks of robot geoms against the ground, computed from geom poses.
+"""Geometric clearance of robot geoms above the ground, computed from geom poses.
 
-Only the feet collide in the physics (fast MJX on CPU). Trunk and leg contacts, which end an
-episode or are penalised, are found geometrically: the lowest point of a box or capsule
-against the ground height under it. For the flat floor the ground height is 0; a terrain
+Body contacts that end an episode or are penalised come from the physics' own contacts (the whole
+robot collides, legged_env/robots/go1/go1.xml; see WalkTask.quantities). These functions give the
+feet's contact flags (a foot sphere's clearance, as a foot sensor would report it) and the sample
+points of the climb task's soft-obstacle penetration penalty: the lowest point of a box, capsule or
+sphere against the ground height under it. For the flat floor the ground height is 0; a terrain
 supplies its own height function ``ground_height(xy) -> z``.
 """
 
