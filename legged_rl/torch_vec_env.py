@@ -168,6 +168,19 @@ class TorchVecEnv(VecEnv):
         groups = self.observation_groups
         return groups.split(group, groups.gather(self.base_observations(), [group])[group])
 
+    def get_symmetry(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """See :meth:`st_rl.env.VecEnv.get_symmetry`: the task's :meth:`~legged_env.core.legged_env.LeggedEnv.
+        mirror_spec` as torch tensors on :attr:`device` (a legged_env ConfigError names a segment without one)."""
+        spec = self.env.mirror_spec()
+
+        def to_tensors(mirror):
+            perm, sign = mirror
+            return torch.as_tensor(np.asarray(perm), dtype=torch.long, device=self.device), torch.as_tensor(
+                np.asarray(sign), dtype=torch.float32, device=self.device
+            )
+
+        return {name: to_tensors(spec[name]) for name in ("actor", "critic", "actions")}
+
     def reset(self) -> tuple[torch.Tensor, torch.Tensor]:
         self.state = self.env.init(seed_offset=1)
         return self.get_observations(), self.get_privileged_observations()

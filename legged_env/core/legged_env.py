@@ -17,6 +17,7 @@ import mujoco
 import numpy as np
 from mujoco import mjx
 
+from legged_env.core import symmetry
 from legged_env.core.jax_setup import enable_compilation_cache
 from legged_env.core.observations import ObsGroup
 from legged_env.core.rewards import RewardTerms
@@ -293,6 +294,34 @@ class LeggedEnv:
             "commands": q["commands"],
             "power": power,
         }
+
+    # ---------------------------------------------------------------- symmetry
+    def mirror_spec(self) -> dict:
+        """The left-right mirror (y -> -y) of every observation group and of the actions, each ``(perm, sign)``
+        numpy arrays with ``mirrored = x[..., perm] * sign`` (:mod:`legged_env.core.symmetry`): ``{"actor",
+        "critic", "actions"}`` and ``"amp"`` (None without an AMP group).
+
+        Raises:
+            ConfigError: an observed quantity has no mirror (named, with its group), or the robot is not symmetric.
+        """
+        mirrors = self.quantity_mirrors()
+        actions = self.action_mirror()
+        symmetry.check(actions, self.num_actions, "the actions")
+        return {
+            "actor": self.actor_obs.mirror(mirrors),
+            "critic": self.critic_obs.mirror(mirrors),
+            "amp": self.amp_obs.mirror(mirrors) if self.amp_obs is not None else None,
+            "actions": actions,
+        }
+
+    def quantity_mirrors(self) -> dict:
+        """``name -> Mirror`` of every observable quantity (flattened), or a string saying why a quantity has
+        none for this config. Default: none declared."""
+        return {}
+
+    def action_mirror(self) -> symmetry.Mirror:
+        """``(perm, sign)`` of the ``(num_actions,)`` action vector; the task declares it with its robot."""
+        raise ConfigError(f"{type(self).__name__} declares no left-right mirror of its actions")
 
     # ---------------------------------------------------------------- task hooks (optional ones have defaults)
     def build_mj_model(self) -> mujoco.MjModel:

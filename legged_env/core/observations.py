@@ -5,6 +5,7 @@ from collections import OrderedDict
 import jax
 import jax.numpy as jnp
 
+from legged_env.core import symmetry
 from legged_env.errors import ConfigError
 
 _SEGMENT_KEYS = {"scale", "noise"}
@@ -21,6 +22,7 @@ class ObsGroup:
     """
 
     def __init__(self, spec: dict, shapes: dict, where: str):
+        self.where = where
         self.segments: OrderedDict[str, tuple[int, ...]] = OrderedDict()
         scales, noises = [], []
         for name, seg in spec.items():
@@ -39,6 +41,18 @@ class ObsGroup:
         self.scale = jnp.concatenate(scales)
         self.noise = jnp.concatenate(noises) * self.scale
         self.size = int(self.scale.shape[0])
+
+    def mirror(self, mirrors: dict) -> symmetry.Mirror:
+        """The left-right mirror ``(perm, sign)`` of this group's flat observation (see :mod:`legged_env.core.symmetry`)
+        from the task's ``quantity_mirrors``; ConfigError naming a segment that has none.
+
+        It commutes with the scales (one per segment, and a mirror moves values only within a segment) and with the
+        noise (uniform, symmetric about 0, one level per segment): ``mirror(obs(q)) = obs(mirror(q))``.
+        """
+        perm, sign = symmetry.group_mirror(self.segments, mirrors, self.where)
+        if not (bool(jnp.all(self.scale[perm] == self.scale)) and bool(jnp.all(self.noise[perm] == self.noise))):
+            raise ConfigError(f"{self.where}: a segment's scale or noise varies within it, so it breaks the mirror")
+        return perm, sign
 
     def __call__(self, quantities: dict, rng: jax.Array | None = None, noise_level: float = 0.0) -> jax.Array:
         """Returns the flat observation ``(size,)``; uniform noise in ``[-1, 1] * noise * scale * level``."""

@@ -3,6 +3,9 @@
 Shapes: ``N = num_envs``, ``O = num_obs``, ``P = num_privileged_obs``, ``A = num_actions``.
 The critic observation is the privileged observation when the env has one, else the actor
 observation; ``C`` is its size (``P`` or ``O``).
+
+Optional: :meth:`VecEnv.get_symmetry`, the env's left-right mirror of observations and actions (signed
+permutations), for PPO's ``algorithm.symmetry`` (data augmentation, mirror loss); None by default.
 """
 
 from __future__ import annotations
@@ -105,6 +108,17 @@ class VecEnv(ABC):
         what does not fit. The default accepts only ``{}``."""
         if state:
             raise ValueError(f"{type(self).__name__} keeps no env state, but was given {', '.join(sorted(state))}")
+
+    def get_symmetry(self) -> dict[str, tuple[torch.Tensor, torch.Tensor] | None] | None:
+        """The env's left-right mirror, for symmetry augmentation and the mirror loss (``algorithm.symmetry``).
+
+        Returns None (the default) when the env declares none; else ``{"actor": (perm, sign), "critic": (perm,
+        sign) | None, "actions": (perm, sign)}``: ``perm`` ``(D,)`` long and ``sign`` ``(D,)`` float of +-1 with
+        ``D`` = ``O``, ``C``, ``A``, such that ``x[..., perm] * sign`` is the mirror image of ``x`` ``(..., D)``
+        (mirroring twice is the identity). ``"critic"`` is None when the critic sees the actor observation. An env
+        whose config observes a quantity without a mirror raises an error naming it.
+        """
+        return None
 
     @property
     def num_critic_obs(self) -> int:

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import mujoco
 import numpy as np
 
-from legged_env.core import contacts
+from legged_env.core import contacts, symmetry
 from legged_env.core.math import quat_rotate, quat_to_rpy
 from legged_env.errors import ConfigError
 from legged_env.tasks.climb.rewards import REWARDS
@@ -137,6 +137,31 @@ class ClimbTask(WalkTask):
             "forward_depth": (1, *self.depth_hw),
             "curriculum_level": (1,),
             "obstacle_height": (1,),
+        }
+
+    def quantity_mirrors(self) -> dict:
+        """Walk's mirrors plus the climb quantities'. The track (boxes and walls) is symmetric about y = 0, so the
+        x-only track facts are their own mirror; the scan and the camera mirror only when they are symmetric."""
+        hs, fd = self.cfg["height_scan"], self.cfg["forward_depth"]
+        scan_shape = self.quantity_shapes()["height_scan"]
+        depth_shape = self.quantity_shapes()["forward_depth"]
+        if hs["y_range"][0] == -hs["y_range"][1]:
+            scan = symmetry.flip_axis(scan_shape, 2)  # (1, num_x, num_y): y is the last axis, from y_range[0]
+        else:
+            scan = f"env.height_scan.y_range {hs['y_range']} is not symmetric about 0"
+        if fd["position"][1] == 0.0:
+            depth = symmetry.flip_axis(depth_shape, 2)  # (1, H, W): column 0 is the left edge
+        else:
+            depth = f"env.forward_depth.position has y = {fd['position'][1]}, off the mirror plane"
+        return {
+            **super().quantity_mirrors(),
+            "base_rpy": symmetry.signs((-1.0, 1.0, -1.0)),  # roll, pitch, yaw
+            "wall_distance": symmetry.swap(2),  # (left, right)
+            "engaging_block": symmetry.identity(ENGAGING_BLOCK_SIZE),
+            "height_scan": scan,
+            "forward_depth": depth,
+            "curriculum_level": symmetry.identity(1),
+            "obstacle_height": symmetry.identity(1),
         }
 
     def render_depth(self, qpos: jax.Array, info: dict) -> jax.Array:

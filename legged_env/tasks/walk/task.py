@@ -4,10 +4,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from legged_env.core import contacts
+from legged_env.core import contacts, symmetry
 from legged_env.core.legged_env import LeggedEnv
 from legged_env.core.math import quat_rotate_inverse
 from legged_env.errors import ConfigError
+from legged_env.robots.go1 import symmetry as go1_symmetry
 from legged_env.robots.go1.kinematics import load_kinematics
 from legged_env.tasks.walk.rewards import REWARDS
 
@@ -68,6 +69,34 @@ class WalkTask(LeggedEnv):
             "base_height": (1,),
             "foot_pos": (12,),
         }
+
+    # ------------------------------------------------------------------ symmetry
+    def quantity_mirrors(self) -> dict:
+        """Left-right mirror of every quantity of :meth:`quantity_shapes` (base-frame vectors: y -> -y)."""
+        joints = go1_symmetry.joints()
+        return {
+            "base_lin_vel": symmetry.signs(symmetry.POLAR),
+            "base_ang_vel": symmetry.signs(symmetry.AXIAL),
+            "projected_gravity": symmetry.signs(symmetry.POLAR),
+            "commands": symmetry.signs((1.0, -1.0, -1.0)),  # vx, vy, yaw rate
+            "dof_pos": joints,  # offsets from a symmetric default pose
+            "dof_vel": joints,
+            "last_actions": joints,
+            "friction": symmetry.identity(1),
+            "added_mass": symmetry.identity(1),
+            "com_offset": symmetry.signs(symmetry.POLAR),
+            "motor_strength": go1_symmetry.joint_params(),
+            "foot_contacts": go1_symmetry.legs(),
+            "base_height": symmetry.identity(1),
+            "foot_pos": go1_symmetry.leg_vectors(),
+        }
+
+    def action_mirror(self) -> symmetry.Mirror:
+        try:
+            go1_symmetry.check_default_pose()
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+        return go1_symmetry.joints()
 
     # ------------------------------------------------------------------ commands
     def _sample_commands(self, rng: jax.Array) -> jax.Array:
