@@ -11,6 +11,9 @@ Multi-process (``dist`` set, see :mod:`st_rl.utils.distributed`): each rank hold
 the update equals the single-process one on all ranks' samples: gradients and the KL of the adaptive
 schedule are averaged over ranks (one all-reduce per mini-batch), advantages normalised with global
 statistics, normaliser statistics merged.
+
+Symmetry (``symmetry={"data_augmentation": bool, "mirror_loss_coef": float}``, see
+:mod:`st_rl.algorithms.symmetry`): the runner hands the env's mirrors over with :meth:`PPO.set_symmetry`.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
+from st_rl.algorithms import symmetry as symmetry_fns
+from st_rl.algorithms.symmetry import resolve_symmetry_cfg, symmetry_enabled
 from st_rl.modules.normalizer import EmpiricalNormalization
 from st_rl.storage.rollout_storage import Batch, RolloutStorage, Transition
 from st_rl.utils.distributed import DistributedContext
@@ -112,6 +117,7 @@ class PPO:
         schedule: str = "adaptive",
         desired_kl: float = 0.01,
         clip_min_std: float = 1e-3,
+        symmetry: dict | None = None,
         device: str | torch.device = "cpu",
         dist: DistributedContext | None = None,
     ) -> None:
@@ -141,6 +147,11 @@ class PPO:
             "value_function": value_loss_coef,
             "entropy": -entropy_coef,
         }
+        # Left-right symmetry (st_rl.algorithms.symmetry): the env's mirrors arrive with set_symmetry.
+        self.symmetry_cfg = resolve_symmetry_cfg(symmetry)
+        self.mirrors: dict[str, symmetry_fns.Mirror] | None = None
+        if self.symmetry_cfg is not None and self.symmetry_cfg["mirror_loss_coef"] > 0:
+            self.loss_coefs["mirror"] = self.symmetry_cfg["mirror_loss_coef"]
         self._ppo_params = self.ppo_parameters()  # once: the update clips these every mini-batch
         self.optimizer = torch.optim.Adam(self._ppo_params, lr=learning_rate)
         self.storage: RolloutStorage | None = None
@@ -158,6 +169,38 @@ class PPO:
         self.storage = RolloutStorage(
             num_envs, num_transitions_per_env, actor_obs_shape, critic_obs_shape, action_shape, self.device, self.dist
         )
+
+    def set_symmetry(self, spec: dict | None) -> None:
+        """Take the env's mirrors (:meth:`st_rl.env.VecEnv.get_symmetry`; after :meth:`init_storage`, whose shapes
+        they must fit) when ``algorithm.symmetry`` asks for augmentation or a mirror loss; otherwise a no-op.
+
+        Raises:
+            ConfigError: symmetry asked for with an env that declares no mirror, or with a recurrent policy.
+            ValueError: a mirror that does not fit the observation or action size, or does not undo itself.
+        """
+        if not symmetry_enabled(self.symmetry_cfg):
+            return
+        if spec is None:
+            raise symmetry_fns.ConfigError(
+                "algorithm.symmetry needs an env that declares its left-right mirror (its get_symmetry() is None)"
+            )
+        if self.policy.is_recurrent:
+            raise symmetry_fns.ConfigError(
+                f"algorithm.symmetry supports feed-forward policies only, not {type(self.policy).__name__}"
+            )
+        storage = self.storage
+        has_critic_obs = storage.privileged_observations is not None  # else the critic reads the actor observation
+        critic = spec.get("critic") if has_critic_obs else None
+        mirrors = {"actor": spec["actor"], "critic": critic or spec["actor"], "actions": spec["actions"]}
+        mirrors = {k: (p.to(self.device).long(), s.to(self.device).float()) for k, (p, s) in mirrors.items()}
+        sizes = {
+            "actor": storage.observations.shape[-1],
+            "critic": (storage.privileged_observations if has_critic_obs else storage.observations).shape[-1],
+            "actions": storage.actions.shape[-1],
+        }
+        for name, m in mirrors.items():
+            symmetry_fns.check_mirror(m, sizes[name], name)
+        self.mirrors = mirrors
 
     # --- rollout -----------------------------------------------------------------------------------------------------
     def act(self, obs: torch.Tensor, critic_obs: torch.Tensor) -> torch.Tensor:
@@ -222,6 +265,7 @@ class PPO:
     # --- learning ----------------------------------------------------------------------------------------------------
     def compute_losses(self, batch: Batch) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         """Evaluate the policy on a mini-batch; returns ``(losses, metrics)``, losses keyed like ``loss_coefs``."""
+        mirrored_mean = self._mean_of_mirrored(batch) if "mirror" in self.loss_coefs else None
         with self.policy.using_substitution_masks(batch.substitution_masks):  # the rollout's choices
             self.policy.update_distribution(batch.observations, batch.masks, batch.hidden_states)
         actions_log_prob = self.policy.get_actions_log_prob(batch.actions)
@@ -236,7 +280,23 @@ class PPO:
         entropy, _ = entropy_term(self.policy.entropy)
         with torch.no_grad():
             metrics["kl"] = gaussian_kl(self.policy.action_mean, self.policy.action_std, batch.old_mu, batch.old_sigma)
-        return {"surrogate": surrogate, "value_function": value_loss, "entropy": entropy}, metrics
+        losses = {"surrogate": surrogate, "value_function": value_loss, "entropy": entropy}
+        if "mirror" in self.loss_coefs:
+            mean = self.policy.action_mean
+            if mirrored_mean is None:  # augmented batch: its second half is the mirror of the first
+                mean, mirrored_mean = mean.chunk(2)
+            losses["mirror"], _ = symmetry_fns.mirror_loss(mirrored_mean, mean, self.mirrors["actions"])
+        return losses, metrics
+
+    def _mean_of_mirrored(self, batch: Batch) -> torch.Tensor | None:
+        """``(B, A)`` policy mean on the mirrored observations of a batch that does not hold them already (None
+        for an augmented one). Run before the batch's own pass, so what that pass records (estimates) stays."""
+        if self.symmetry_cfg["data_augmentation"]:
+            return None
+        mirrored = symmetry_fns.mirror(batch.observations, self.mirrors["actor"])
+        with self.policy.using_substitution_masks(batch.substitution_masks):
+            self.policy.update_distribution(mirrored, batch.masks, batch.hidden_states)
+        return self.policy.action_mean
 
     def _adapt_learning_rate(self, kl: torch.Tensor) -> None:
         """Adaptive-KL schedule: shrink the step when the policy moved too far, grow it when too little."""
@@ -268,13 +328,20 @@ class PPO:
     def _mini_batches(self) -> Iterator[Batch]:
         """The ``num_learning_epochs x num_mini_batches`` mini-batches of one :meth:`update`, each passed to
         :meth:`compute_losses`. A hook: a subclass may wrap every batch with data of its own (its
-        ``compute_losses`` then unpacks it)."""
+        ``compute_losses`` then unpacks it). With ``symmetry.data_augmentation`` each batch is doubled with its
+        mirror image (:func:`st_rl.algorithms.symmetry.augment_batch`)."""
         generator = (
             self.storage.recurrent_mini_batch_generator
             if self.policy.is_recurrent
             else self.storage.mini_batch_generator
         )
-        return generator(self.num_mini_batches, self.num_learning_epochs)
+        batches = generator(self.num_mini_batches, self.num_learning_epochs)
+        if symmetry_enabled(self.symmetry_cfg) and self.mirrors is None:
+            raise RuntimeError("algorithm.symmetry is on, but set_symmetry(env.get_symmetry()) was never called")
+        if self.symmetry_cfg is not None and self.symmetry_cfg["data_augmentation"]:
+            m = self.mirrors
+            return (symmetry_fns.augment_batch(b, m["actor"], m["critic"], m["actions"]) for b in batches)
+        return batches
 
     def update(self) -> dict[str, float]:
         """Run ``num_learning_epochs x num_mini_batches`` gradient steps on the stored rollout, then clear it.
