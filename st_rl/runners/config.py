@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from st_rl.algorithms import ALGORITHM_CLASSES
+from st_rl.algorithms.symmetry import resolve_symmetry_cfg
 from st_rl.modules import POLICY_CLASSES, resolve_policy_cfg
 from st_rl.utils.config import ConfigError, resolve_kwargs
 
@@ -152,6 +153,8 @@ def resolve_train_cfg(train_cfg: dict[str, Any], source: str = "train_cfg") -> d
     alg_kwargs = resolve_kwargs(
         ALGORITHM_CLASSES[alg_name], alg_cfg, "algorithm", source, exclude={"policy", "device", "dist"}
     )
+    if "symmetry" in alg_kwargs:  # a nested section: its keys are checked here, where the file is known
+        alg_kwargs["symmetry"] = resolve_symmetry_cfg(alg_kwargs["symmetry"], source)
     resolved = {
         "policy": resolve_policy_cfg(train_cfg.get("policy", {}), source),
         "algorithm": {"class_name": alg_name, **alg_kwargs},

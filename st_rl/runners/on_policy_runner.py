@@ -23,6 +23,7 @@ from typing import Any
 import torch
 
 from st_rl.algorithms import ALGORITHM_CLASSES
+from st_rl.algorithms.symmetry import symmetry_enabled
 from st_rl.env.vec_env import VecEnv
 from st_rl.modules import build_policy
 from st_rl.modules.actor_critic_recurrent import load_memory_states, memory_states
@@ -79,6 +80,8 @@ class OnPolicyRunner:
             (env.num_privileged_obs,) if env.num_privileged_obs is not None else None,
             (env.num_actions,),
         )
+        if symmetry_enabled(self.cfg["algorithm"].get("symmetry")):  # asked for: the env must declare its mirror
+            self.alg.set_symmetry(env.get_symmetry())
         self.current_learning_iteration = 0
         self.logger: TrainLogger | None = None
         # Returns/lengths of the last 100 finished episodes and of the running ones, for Train/* logs.

@@ -16,7 +16,11 @@ import torch
 from legged_env.core import symmetry
 from legged_env.errors import ConfigError
 from legged_env.robots.go1 import symmetry as go1_symmetry
+from legged_env.tasks import get_task
+from legged_rl import cli
 from legged_rl.torch_vec_env import TorchVecEnv
+from st_rl.runners import OnPolicyRunner
+from st_rl.utils.config import ConfigError as StConfigError
 from tests.legged_env.envs import commit
 
 pytestmark = pytest.mark.timeout(600)
@@ -163,6 +167,29 @@ def _quat_from_rpy(roll, pitch, yaw):
         ],
         axis=-1,
     )
+
+
+def test_set_items_configure_symmetry_and_a_bad_one_is_one_config_error():
+    spec = get_task("walk")
+    path = cli.CONFIG_DIR / spec.config_file
+    items = ["algorithm.symmetry.mirror_loss_coef=0.5", "algorithm.symmetry.data_augmentation=true"]
+    cfg = cli.resolve_config(spec, cli.read_yaml(path), str(path), items)
+    assert cfg["algorithm"]["symmetry"] == {"data_augmentation": True, "mirror_loss_coef": 0.5}
+    assert cli.resolve_config(spec, cli.read_yaml(path), str(path), [])["algorithm"]["symmetry"] is None
+    with pytest.raises(StConfigError, match="unknown key 'algorithm.symmetry.coef' in .*walk.yaml with --set"):
+        cli.resolve_config(spec, cli.read_yaml(path), str(path), ["algorithm.symmetry.coef=0.5"])
+
+
+def test_runner_learns_with_augmentation_and_mirror_loss_on_the_walk_env(calm_env):
+    venv = TorchVecEnv(calm_env)
+    cfg = {
+        "policy": {"actor_hidden_dims": [32], "critic_hidden_dims": [32], "obs_normalization": True},
+        "algorithm": {"num_mini_batches": 2, "symmetry": {"data_augmentation": True, "mirror_loss_coef": 1.0}},
+        "runner": {"num_steps_per_env": 4, "print_progress": False},
+    }
+    runner = OnPolicyRunner(venv, cfg, log_dir=None)
+    runner.learn(1)
+    assert runner.alg.mirrors["critic"][0].shape == (venv.num_privileged_obs,)
 
 
 # ---------------------------------------------------------------------------------------------- physics equivariance
