@@ -4,7 +4,8 @@ Observation normalisation (``obs_normalization=True``): the actor and critic nor
 this module, so ``state_dict`` checkpoints and the exported policy carry their statistics.
 Scheme: every forward path (``act``, ``act_inference``, ``evaluate``) only *applies* the
 normalisers; the statistics change only through :meth:`update_normalization`, which the algorithm
-calls exactly once per collected environment step. PPO update epochs therefore never move them.
+calls once per rollout with all its observations, after the update epochs (as rsl_rl 5 does): a rollout and
+the update on it use the same statistics, and the update epochs never move them.
 
 How mixins compose (by MRO, no special cases). An observation flows
 ``raw obs -> normaliser -> feature stages -> actor MLP``. Each mixin is one feature stage:

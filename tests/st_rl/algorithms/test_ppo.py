@@ -60,6 +60,28 @@ def test_time_outs_bootstrap_with_final_critic_obs():
     torch.testing.assert_close(ppo.storage.rewards[0].flatten(), torch.tensor([10.0, 1.0, 1.0]))
 
 
+def test_time_out_bootstrap_evaluates_only_the_time_out_rows_on_cpu():
+    """The final-state critic pass costs one row per time-out, not a second pass over every env (on the CPU, where
+    asking which envs timed out is free), with the same rewards as the full pass."""
+    ppo = PPO(_identity_critic_policy(), gamma=0.5)
+    ppo.init_storage(5, 2, (2,), (1,), (1,))
+    batch_sizes = []
+    evaluate = ppo.policy.evaluate
+
+    def recording_evaluate(critic_obs, *args, **kwargs):
+        batch_sizes.append(critic_obs.shape[0])
+        return evaluate(critic_obs, *args, **kwargs)
+
+    ppo.policy.evaluate = recording_evaluate
+    final = torch.tensor([[1.0], [2.0], [3.0], [4.0], [5.0]])
+    for time_outs in (torch.tensor([False, True, False, True, False]), torch.zeros(5, dtype=torch.bool)):
+        ppo.act(torch.zeros(5, 2), torch.zeros(5, 1))
+        ppo.process_env_step(torch.ones(5), time_outs, {"time_outs": time_outs, "final_critic_obs": final})
+    assert batch_sizes == [5, 2, 5]  # act's critic pass, the two time-out rows, act's pass; none without time-outs
+    torch.testing.assert_close(ppo.storage.rewards[0].flatten(), torch.tensor([1.0, 2.0, 1.0, 3.0, 1.0]))
+    torch.testing.assert_close(ppo.storage.rewards[1].flatten(), torch.ones(5))
+
+
 def _collect_random_rollout(ppo: PPO, num_steps: int, num_envs: int = 4) -> None:
     """Fill ``ppo``'s storage with ``num_steps`` steps of random 3-dim observations and rewards, no dones."""
     ppo.init_storage(num_envs, num_steps, (3,), None, (2,))
@@ -85,7 +107,7 @@ def test_update_returns_named_metrics_and_adapts_learning_rate():
     obs, actions = s.observations.flatten(0, 1), s.actions.flatten(0, 1)
     old_log_prob, old_values, returns = s.actions_log_prob.flatten(), s.values.flatten(), s.returns.flatten()
     old_mu, old_sigma, raw_advantages = s.mu.flatten(0, 1), s.sigma.flatten(0, 1), s.advantages.flatten()
-    with torch.no_grad():  # the networks' outputs (the normaliser has moved since the rollout, so mu and V too)
+    with torch.no_grad():  # the networks' outputs (the rollout's normalisation; std and critic changed since)
         policy.update_distribution(obs)
         mu, values = policy.action_mean.clone(), policy.evaluate(obs).flatten()
         sigma = policy.std.clone()
@@ -113,8 +135,11 @@ def test_update_returns_named_metrics_and_adapts_learning_rate():
     assert info["explained_variance"] == pytest.approx(explained_var.item(), abs=1e-6)
     # desired_kl is tiny, so the step's KL exceeds 2 * desired: lr divided by 1.5 once
     assert info["learning_rate"] == pytest.approx(1e-3 / 1.5)
-    # the update epochs never touch the normaliser statistics (20 samples were collected)
-    assert policy.actor_obs_normalizer.count.item() == count_before == 20
+    # the update ran on the rollout's own statistics (none yet); after it, the 20 collected samples are merged in
+    assert count_before == 0
+    assert policy.actor_obs_normalizer.count.item() == 20
+    torch.testing.assert_close(policy.actor_obs_normalizer.mean, obs.mean(0))
+    torch.testing.assert_close(policy.actor_obs_normalizer.std, obs.std(0, unbiased=False))
     assert ppo.storage.step == 0
 
 
@@ -124,8 +149,9 @@ def test_adaptive_learning_rate_changes_once_per_mini_batch(desired_kl, factor):
     policy = ActorCritic(3, 3, 2, actor_hidden_dims=[8], critic_hidden_dims=[8], obs_normalization=True)
     ppo = PPO(policy, num_learning_epochs=2, num_mini_batches=2, learning_rate=1e-3, desired_kl=desired_kl)
     _collect_random_rollout(ppo, num_steps=5)
-    # KL above 2 * desired: divide by 1.5; in (0, desired / 2): multiply by 1.5; one change per mini-batch (4)
-    assert ppo.update()["learning_rate"] == pytest.approx(1e-3 * factor**4)
+    # KL above 2 * desired: divide by 1.5; in (0, desired / 2): multiply by 1.5; one change per mini-batch after
+    # the first (4 - 1): the first mini-batch's policy is the rollout's own (KL exactly 0, no change)
+    assert ppo.update()["learning_rate"] == pytest.approx(1e-3 * factor**3)
 
 
 def test_clip_min_std_applied_after_each_step():
