@@ -294,6 +294,45 @@ def per_rank_env_cfg(env_cfg: dict, world_size: int) -> dict:
     return {**env_cfg, "num_envs": total // world_size}
 
 
+# Below this many envs per process a second CPU process costs more (start-up, a compile each, gradient all-reduces)
+# than it gains; at 512 per process two pinned processes train faster than one (scripts/benchmark.py --nproc 1,2).
+CPU_MIN_ENVS_PER_PROCESS = 256
+
+
+def training_layout(nproc: str | None, device: str, num_envs: int) -> tuple[int, str]:
+    """How many processes ``train.py`` runs, and the start line saying so and how to override it.
+
+    ``--nproc`` given: that (``auto``: one per core, or per GPU). Otherwise on CPU: one pinned process per usable
+    core (each with one torch and one XLA thread), as many as divide ``num_envs`` with at least
+    :data:`CPU_MIN_ENVS_PER_PROCESS` envs each; one process (this one) for fewer envs or on an accelerator.
+    """
+    from st_rl.utils import distributed
+
+    pinned = "each pinned to one core with 1 torch and 1 XLA thread"
+    if nproc is not None:
+        n = distributed.resolve_nproc(nproc, device)
+        where = (
+            (f", {pinned}" if n > 1 else ", pinned to one core with 1 torch and 1 XLA thread")
+            if device == "cpu"
+            else ""
+        )
+        return n, f"layout: {n} process{'es' if n > 1 else ''} (--nproc {nproc}){where}"
+    if device != "cpu":
+        return 1, f"layout: 1 process on {device} (--nproc N|auto: one per GPU)"
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    fits = [k for k in range(cores, 1, -1) if num_envs % k == 0 and num_envs // k >= CPU_MIN_ENVS_PER_PROCESS]
+    if fits:
+        n = fits[0]
+        return n, (
+            f"layout: {n} processes x {num_envs // n} envs on {cores} cores, {pinned} (the CPU default for "
+            f">= {CPU_MIN_ENVS_PER_PROCESS} envs per process; --nproc 1 for one process)"
+        )
+    return 1, (
+        f"layout: 1 process, {num_envs} envs (the CPU default below {CPU_MIN_ENVS_PER_PROCESS} envs per core; "
+        "--nproc N for N pinned processes)"
+    )
+
+
 def new_run_dir(log_root: str, experiment: str, run_name: str) -> str:
     """``<log_root>/<experiment>/<YYYY-mm-dd_HH-MM-SS>[_<run_name>]`` (not created here)."""
     stamp = time.strftime("%Y-%m-%d_%H-%M-%S")

@@ -5,6 +5,8 @@ differ (e.g. climb from walk, or hard obstacles from a soft-obstacle run): tenso
 name (st_rl.modules.misaligned) and what was remapped or left at its initial value is printed.
 
 Several processes (one per CPU core or GPU): ``--nproc N|auto``, or ``torchrun --nproc_per_node N scripts/train.py``.
+Without ``--nproc`` on CPU it runs one pinned process per core when each gets at least 256 envs (the default 1024
+envs: 2 x 512 on 2 cores), else one process; the first line printed says which (``cli.training_layout``).
 
 ``--logger wandb`` (``runner.logger``; needs the ``wandb`` extra) also sends every TensorBoard scalar, with the same
 key and step, to a Weights & Biases run named after the run directory, in project ``runner.wandb_project`` (default:
@@ -35,10 +37,12 @@ def main(args) -> int:
             f"policy.class_name {cfg['policy']['class_name']} in {source} is not trained (it runs sub-policies from "
             "other runs): use scripts/play.py or scripts/export.py with this config"
         )
-    if args.nproc is not None and not distributed.launched_by_torchrun():
-        nproc = distributed.resolve_nproc(args.nproc, args.device)
-        cli.per_rank_env_cfg(cfg["env"], nproc)  # the total must split evenly: say so before launching
-        return distributed.launch(nproc, distributed.strip_flag(sys.argv, "--nproc"))
+    if not distributed.launched_by_torchrun():
+        nproc, layout = cli.training_layout(args.nproc, args.device, cfg["env"]["num_envs"])
+        check_before_building(args, cfg, source, nproc)  # one error line here, not one per launched rank
+        print(layout, flush=True)
+        if nproc > 1 or args.nproc is not None:
+            return distributed.launch(nproc, distributed.strip_flag(sys.argv, "--nproc"))
     dist = distributed.init_distributed(args.device)
     try:
         return train(args, spec, cfg, source, dist)
@@ -46,20 +50,30 @@ def main(args) -> int:
         distributed.shutdown()
 
 
-def train(args, spec, cfg: dict, source: str, dist: distributed.DistributedContext | None) -> int:
+def check_before_building(args, cfg: dict, source: str, world_size: int) -> str | None:
+    """What fails before any env is built (and, with several processes, before they are launched): the resume
+    checkpoint (its path is returned), the --init_from run, the motion files, the mini-batch split."""
     runner_cfg = cfg["runner"]
-    experiment = runner_cfg["experiment_name"]
     resume_path = None
     if runner_cfg["resume"]:  # --resume, or runner.resume in the config
+        experiment = runner_cfg["experiment_name"]
         resume_path = cli.checkpoint_path(args.log_root, experiment, runner_cfg["load_run"], runner_cfg["checkpoint"])
         if args.init_from:
             raise ConfigError("--init_from starts a new run from another run's weights; it cannot go with --resume")
     if args.init_from:
         cli.init_from_checkpoint(args.init_from, args.checkpoint)  # a missing run fails before the env is built
     cli.resolve_motion_files(cfg["algorithm"].get("motion_files") or [], source)  # fail before building the env
-    rank, world_size = (dist.rank, dist.world_size) if dist is not None else (0, 1)
     env_cfg = cli.per_rank_env_cfg(cfg["env"], world_size)
     check_mini_batches(cfg, env_cfg["num_envs"], source)  # else the first update fails, after the env is built
+    return resume_path
+
+
+def train(args, spec, cfg: dict, source: str, dist: distributed.DistributedContext | None) -> int:
+    runner_cfg = cfg["runner"]
+    experiment = runner_cfg["experiment_name"]
+    rank, world_size = (dist.rank, dist.world_size) if dist is not None else (0, 1)
+    resume_path = check_before_building(args, cfg, source, world_size)
+    env_cfg = cli.per_rank_env_cfg(cfg["env"], world_size)
     device = str(dist.device) if dist is not None else args.device
     # Only the path: the directory is created by runner.learn(), after everything below has been built, so a
     # config a constructor rejects leaves no empty run behind.
@@ -117,7 +131,8 @@ def run() -> None:
         default=None,
         metavar="N|auto",
         help="train with N processes on this machine (auto: one per CPU core, or per GPU with --device cuda), "
-        "launched through torchrun; --num_envs is the total, split evenly",
+        "launched through torchrun; --num_envs is the total, split evenly. Default on CPU: one pinned process per "
+        "core when each gets >= 256 envs, else one process",
     )
     cli.run_main(main, parser)
 

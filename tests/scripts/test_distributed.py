@@ -37,16 +37,19 @@ def test_a_silent_rank_ends_the_job_after_the_collective_timeout():
 
 
 @pytest.mark.timeout(180)
-def test_train_with_two_processes_writes_one_run(tmp_path):
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="the CPU default runs one process per core")
+def test_train_by_default_on_cpu_runs_two_processes_and_writes_one_run(tmp_path):
+    """No --nproc: on a 2-core CPU 512 envs train as 2 pinned processes x 256 (the default layout), one run dir."""
     proc = run_script(
-        "train", "--task=walk", "--nproc", "2", "--num_envs", "16", "--max_iterations", "1", "--run_name", "two",
-        log_root=tmp_path, timeout=170,
+        "train", "--task=walk", "--num_envs", "512", "--max_iterations", "1", "--run_name", "two",
+        "--set", "runner.num_steps_per_env=2", log_root=tmp_path, timeout=170,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "16 envs (2 x 8)" in proc.stdout
+    assert proc.stdout.splitlines()[0].startswith("layout: 2 processes x 256 envs"), proc.stdout[:500]
+    assert "512 envs (2 x 256)" in proc.stdout
     (run,) = run_dirs(tmp_path)
     cfg = json.loads((run / "config.json").read_text())
-    assert cfg["world_size"] == 2 and cfg["num_envs_per_rank"] == 8 and cfg["env"]["num_envs"] == 16
+    assert cfg["world_size"] == 2 and cfg["num_envs_per_rank"] == 256 and cfg["env"]["num_envs"] == 512
     assert sorted(p.name for p in run.glob("model_*.pt")) == ["model_1.pt"]
     assert len(list(run.glob("events.out.tfevents.*"))) == 1
     assert torch.load(run / "model_1.pt", weights_only=True)["iter"] == 1
