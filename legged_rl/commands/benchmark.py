@@ -4,7 +4,9 @@ Reports env-steps/s through the torch VecEnv with random actions at each ``--siz
 jit compile seconds of the batched step (cold: a fresh, empty compilation cache), and one PPO
 iteration's collection and learning seconds at ``--ppo_envs`` envs. With ``--nproc 1,2`` it also
 measures training with 1 and 2 processes at the same total ``--ppo_envs`` (env-steps/s, collection and
-learning seconds per iteration), the multi-process ones launched through torchrun, under ``"nproc"``.
+learning seconds per iteration), the multi-process ones launched through torchrun, under ``"nproc"``, and
+``"default_nproc"``: what ``train.py`` runs without ``--nproc`` at ``--ppo_envs`` envs. ``--vs_rsl_rl`` times the
+learner alone against rsl-rl-lib's PPO instead (:mod:`legged_rl.learner_benchmark`).
 Not a test: numbers depend on the machine; compare ratios measured in the same run.
 """
 
@@ -29,6 +31,10 @@ def main(args) -> int:
         return rank_main(args)
     sizes = args.sizes
     spec, cfg, source = cli.load_config(args)
+    if args.vs_rsl_rl:
+        return vs_rsl_rl(spec, cfg, source, sizes)
+    if args.time_to_walk:
+        return time_to_walk(args, spec, cfg)
     nprocs = [distributed.resolve_nproc(n, args.device) for n in args.nproc.split(",")] if args.nproc else []
     for n in nprocs:
         cli.per_rank_env_cfg({**cfg["env"], "num_envs": args.ppo_envs}, n)
@@ -73,8 +79,137 @@ def main(args) -> int:
         one = {"env_steps_per_s": round(time_env_steps(env, args.steps, args.repeats)), **ppo}
         del env, runner
         result["nproc"] = {str(n): nproc_result(n, one, args) for n in nprocs}
+        result["default_nproc"] = cli.training_layout(None, args.device, args.ppo_envs)[0]
     print(json.dumps(result, indent=2))
     return 0
+
+
+def time_to_walk(args, spec, cfg: dict) -> int:
+    """``--time_to_walk``: the default training command, then its checkpoints against play's walking criteria
+    (:mod:`legged_rl.time_to_walk`); prints one JSON object and writes it to ``<run>/time_to_walk.json``."""
+    import re
+
+    import torch
+
+    from legged_rl import time_to_walk as ttw
+    from legged_rl.benchmark import time_env_steps
+    from legged_rl.evaluation import evaluate
+    from legged_rl.torch_vec_env import TorchVecEnv
+    from st_rl.modules import load_policy_from_run
+    from st_rl.utils.io import atomic_write_json
+
+    if spec.name not in ("walk", "walk_amp"):
+        raise cli.ConfigError(f"--time_to_walk measures a velocity-command task (walk, walk_amp), not {spec.name}")
+    seed = args.seed if args.seed is not None else cfg["runner"]["seed"]
+    extra = [x for o in args.overrides for x in ("--set", o)]
+    if args.config:
+        extra += ["--config", args.config]
+    if args.num_envs is not None:
+        extra += ["--num_envs", str(args.num_envs)]
+    if args.max_iterations is not None:
+        extra += ["--max_iterations", str(args.max_iterations)]
+    if args.train_nproc is not None:
+        extra += ["--nproc", args.train_nproc]
+    cmd = ttw.train_command(spec.name, seed, args.log_root, args.eval_every, extra)
+    start, stdout, _ = ttw.run_training(cmd, args.train_timeout_s)
+    match = re.search(r"\| logs (\S+)", stdout)
+    if match is None:
+        raise RuntimeError(f"no run directory in the training output: {stdout[-500:]}")
+    run_dir = match.group(1)
+    train_wall_s = max(os.path.getmtime(p) for _, p in ttw.checkpoints(run_dir)) - start
+    run_cfg = cli.read_run_config(run_dir)
+    steps_per_iteration = run_cfg["runner"]["num_steps_per_env"] * run_cfg["env"]["num_envs"]
+    ckpts = [c for c in ttw.checkpoints(run_dir) if c[0] > 0]
+
+    envs, policies = {}, {}
+    criteria = {**ttw.FORWARD, **ttw.JOYSTICK}
+
+    def evaluate_checkpoint(it: int, name: str) -> dict:
+        if name not in envs:
+            commands, _ = criteria[name]
+            overrides = [f"env.num_envs={args.eval_episodes}", *ttw.NOMINAL, *(commands or [])]
+            env_cfg = cli.resolve_env_overrides(spec, run_cfg["env"], overrides)
+            envs[name] = TorchVecEnv(cli.build_task(spec, env_cfg, 0), device=args.device)
+        if it not in policies:
+            policies.clear()
+            policies[it] = load_policy_from_run(run_dir, it, args.device)
+        policy = policies[it]
+
+        def act(obs):
+            with torch.inference_mode():
+                return policy.act_inference(obs)
+
+        metrics, _, _ = evaluate(envs[name], act, envs[name].env.total_mass)
+        return metrics
+
+    forward_index, forward_log = ttw.first_meeting(evaluate_checkpoint, ckpts, ttw.FORWARD)
+    joystick_index, joystick_log = ttw.first_meeting(
+        evaluate_checkpoint, ckpts, ttw.JOYSTICK, start_index=forward_index if forward_index is not None else 0
+    )
+    env = cli.make_env(spec, run_cfg["env"], 0, args.device, "the run's config.json")
+    rate = time_env_steps(env, args.steps, args.repeats)
+    result = {
+        "task": spec.name,
+        "seed": seed,
+        "train_command": " ".join(cmd[3:]),
+        "run_dir": run_dir,
+        "train_wall_s": round(train_wall_s, 1),
+        "iterations_trained": ckpts[-1][0] if ckpts else 0,
+        "env_steps_per_iteration": steps_per_iteration,
+        "forward": ttw.figures(forward_index, ckpts, start, steps_per_iteration),
+        "joystick": ttw.figures(joystick_index, ckpts, start, steps_per_iteration),
+        "random_action_env_steps_per_s": round(rate),
+        "random_action_num_envs": env.num_envs,
+        "evaluations": forward_log + joystick_log,
+        "criteria": {name: thresholds for name, (_, thresholds) in criteria.items()},
+    }
+    result["time_to_walk_s"] = result["forward"]["time_to_walk_s"]
+    result["env_steps_to_walk"] = result["forward"]["env_steps_to_walk"]
+    atomic_write_json(os.path.join(run_dir, "time_to_walk.json"), result)
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def vs_rsl_rl(spec, cfg: dict, source: str, sizes: list[int]) -> int:
+    """``--vs_rsl_rl``: st_rl's PPO against rsl-rl-lib's on a synthetic batch shaped like the task's (observation
+    sizes, MLP, epochs, mini-batches, steps per env of the recipe), one torch thread, at each of ``sizes``."""
+    try:
+        import rsl_rl  # noqa: F401
+    except ImportError:
+        raise cli.ConfigError("--vs_rsl_rl needs rsl-rl-lib: pip install -e '.[rsl_rl]'") from None
+    import torch
+
+    from legged_rl.learner_benchmark import compare_with_rsl_rl
+
+    policy, algorithm = cfg["policy"], cfg["algorithm"]
+    if policy.get("class_name", "ActorCritic") != "ActorCritic" or policy.get("actor_hidden_dims") != policy.get(
+        "critic_hidden_dims"
+    ):
+        raise cli.ConfigError("--vs_rsl_rl compares an ActorCritic with equal actor and critic MLPs (policy section)")
+    task = cli.build_task(spec, {**cfg["env"], "num_envs": 1}, 0, source)  # sizes only: nothing is compiled
+    torch.set_num_threads(1)
+    result = {"task": spec.name, "rsl_rl_version": _version("rsl-rl-lib"), "sizes": []}
+    for n in sizes:
+        result["sizes"].append(
+            compare_with_rsl_rl(
+                n,
+                task.actor_obs.size,
+                task.critic_obs.size,
+                task.num_actions,
+                steps=cfg["runner"]["num_steps_per_env"],
+                hidden=tuple(policy["actor_hidden_dims"]),
+                epochs=algorithm["num_learning_epochs"],
+                mini_batches=algorithm["num_mini_batches"],
+            )
+        )
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def _version(dist_name: str) -> str:
+    from importlib.metadata import version
+
+    return version(dist_name)
 
 
 def depth_cost(spec, cfg: dict, env, num_envs: int, args, source: str) -> dict:
@@ -177,6 +312,33 @@ def run() -> None:
         default=None,
         metavar="N[,N...]",
         help="also time training with these numbers of processes (e.g. 1,2 or auto) at --ppo_envs envs in total",
+    )
+    parser.add_argument(
+        "--time_to_walk",
+        action="store_true",
+        help="instead: run the default training command (--seed, --set, --config, --num_envs passed on) and report "
+        "the wall-clock and env steps to play's walking criteria (forward, full joystick); keeps the run in --log_root",
+    )
+    parser.add_argument(
+        "--eval_every", type=cli.int_at_least(1), default=25, help="--time_to_walk: iterations between checkpoints"
+    )
+    parser.add_argument(
+        "--eval_episodes", type=cli.int_at_least(1), default=100, help="--time_to_walk: episodes per evaluation"
+    )
+    parser.add_argument(
+        "--max_iterations", type=cli.int_at_least(1), default=None, help="--time_to_walk: iterations to train"
+    )
+    parser.add_argument(
+        "--train_nproc", default=None, metavar="N|auto", help="--time_to_walk: train.py's --nproc (default: its own)"
+    )
+    parser.add_argument(
+        "--train_timeout_s", type=cli.positive_float, default=7200.0, help="--time_to_walk: training time limit"
+    )
+    parser.add_argument(
+        "--vs_rsl_rl",
+        action="store_true",
+        help="instead: the learner alone (act/store and update per rollout) against rsl-rl-lib's PPO on the same "
+        "synthetic batch, one torch thread, at each --sizes (needs the rsl_rl extra)",
     )
     parser.add_argument("--json_out", default=None, help=argparse.SUPPRESS)  # a torchrun rank's result file
     cli.run_main(main, parser)

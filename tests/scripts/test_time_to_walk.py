@@ -1,0 +1,67 @@
+"""benchmark.py --time_to_walk's bookkeeping (legged_rl.time_to_walk): which checkpoint first walks, and its figures."""
+
+import os
+
+from legged_rl import time_to_walk as ttw
+
+GOOD = {"lin_vel_x_rms": 0.1, "lin_vel_y_rms": 0.1, "yaw_rate_rms": 0.1, "fall_rate": 0.0}
+
+
+def _ckpts(tmp_path, iterations, start=1000.0):
+    out = []
+    for it in iterations:
+        path = tmp_path / f"model_{it}.pt"
+        path.write_bytes(b"")
+        os.utime(path, (start + 10 * it, start + 10 * it))  # written 10 s per iteration after the start
+        out.append((it, str(path)))
+    return out
+
+
+def test_the_first_checkpoint_meeting_every_set_counts(tmp_path):
+    ckpts = _ckpts(tmp_path, [25, 50, 75, 100])
+    # Forward walking from 50 on; turning in place only from 100 on (the joystick set passes from 75).
+    table = {
+        (25, "forward"): {**GOOD, "lin_vel_x_rms": 0.4},
+        (50, "joystick"): {**GOOD, "yaw_rate_rms": 0.5},
+        (75, "turn_in_place"): {**GOOD, "fall_rate": 0.06},
+    }
+    calls = []
+
+    def evaluate(it, name):
+        calls.append((it, name))
+        return table.get((it, name), GOOD)
+
+    forward, _ = ttw.first_meeting(evaluate, ckpts, ttw.FORWARD)
+    assert ckpts[forward][0] == 50
+    joystick, log = ttw.first_meeting(evaluate, ckpts, ttw.JOYSTICK, start_index=forward)
+    assert ckpts[joystick][0] == 100
+    # A checkpoint failing one set is not evaluated on the others: 50 stops at joystick, 75 at turn_in_place.
+    assert calls[2:] == [(50, "joystick"), (75, "joystick"), (75, "turn_in_place"), (100, "joystick"),
+                         (100, "turn_in_place")]  # fmt: skip
+    assert [e["passed"] for e in log] == [False, True, False, True, True]
+    assert log[0]["yaw_rate_rms"] == 0.5 and set(log[0]) == {"iteration", "criteria", "passed", *GOOD}
+    figures = ttw.figures(joystick, ckpts, start=1000.0, steps_per_iteration=24 * 1024)
+    assert figures == {"time_to_walk_s": 1000.0, "env_steps_to_walk": 100 * 24 * 1024, "iteration": 100}
+
+
+def test_thresholds_are_strict_upper_bounds_and_never_met_gives_none(tmp_path):
+    ckpts = _ckpts(tmp_path, [10, 20])
+    assert not ttw.meets({**GOOD, "fall_rate": 0.05}, ttw.FORWARD["forward"][1])  # falls < 5%, not <=
+    assert ttw.meets({**GOOD, "fall_rate": 0.04}, ttw.FORWARD["forward"][1])
+    index, log = ttw.first_meeting(lambda it, name: {**GOOD, "lin_vel_x_rms": 0.3}, ckpts, ttw.FORWARD)
+    assert index is None and len(log) == 2
+    assert ttw.figures(None, ckpts, 0.0, 1) == {"time_to_walk_s": None, "env_steps_to_walk": None, "iteration": None}
+
+
+def test_checkpoints_are_listed_in_iteration_order(tmp_path):
+    for name in ("model_100.pt", "model_25.pt", "model_5.pt", "model_x.pt", "other.pt"):
+        (tmp_path / name).write_bytes(b"")
+    assert [it for it, _ in ttw.checkpoints(str(tmp_path))] == [5, 25, 100]
+
+
+def test_the_timed_command_is_the_default_one_with_checkpoints_every_eval_every(tmp_path):
+    cmd = ttw.train_command("walk", 3, str(tmp_path), 25, ["--set", "algorithm.learning_rate=5e-4"])
+    assert cmd[1:] == ["-m", "legged_rl.commands.train", "--task=walk", "--seed", "3", "--log_root", str(tmp_path),
+                       "--run_name", "time_to_walk", "--set", "runner.save_interval=25", "--set",
+                       "algorithm.learning_rate=5e-4"]  # fmt: skip
+    assert "--nproc" not in cmd  # train.py picks its own layout
