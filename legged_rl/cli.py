@@ -319,7 +319,7 @@ def training_layout(nproc: str | None, device: str, num_envs: int) -> tuple[int,
         return n, f"layout: {n} process{'es' if n > 1 else ''} (--nproc {nproc}){where}"
     if device != "cpu":
         return 1, f"layout: 1 process on {device} (--nproc N|auto: one per GPU)"
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = distributed.resolve_nproc("auto", "cpu")  # usable cores
     fits = [k for k in range(cores, 1, -1) if num_envs % k == 0 and num_envs // k >= CPU_MIN_ENVS_PER_PROCESS]
     if fits:
         n = fits[0]

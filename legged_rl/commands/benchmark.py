@@ -116,10 +116,11 @@ def time_to_walk(args, spec, cfg: dict) -> int:
     if match is None:
         raise RuntimeError(f"no run directory in the training output: {stdout[-500:]}")
     run_dir = match.group(1)
-    train_wall_s = max(os.path.getmtime(p) for _, p in ttw.checkpoints(run_dir)) - start
+    saved = ttw.checkpoints(run_dir)
+    train_wall_s = max(os.path.getmtime(p) for _, p in saved) - start
     run_cfg = cli.read_run_config(run_dir)
     steps_per_iteration = run_cfg["runner"]["num_steps_per_env"] * run_cfg["env"]["num_envs"]
-    ckpts = [c for c in ttw.checkpoints(run_dir) if c[0] > 0]
+    ckpts = [c for c in saved if c[0] > 0]
 
     envs, policies = {}, {}
     criteria = {**ttw.FORWARD, **ttw.JOYSTICK}
