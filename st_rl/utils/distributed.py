@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import datetime
 import os
+import re
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -200,8 +202,9 @@ def resolve_nproc(nproc: str | int, device: str) -> int:
 
 
 def torchrun_command(nproc: int, argv: list[str]) -> list[str]:
-    """``python -m torch.distributed.run --standalone --nproc_per_node <nproc> <argv>`` (one machine)."""
-    return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", *argv]
+    """``python -m st_rl.utils.launcher --standalone --nproc_per_node <nproc> <argv>`` (one machine): torch's
+    launcher, ``torch.distributed.run``, with a failed rank's report left to the rank (:mod:`st_rl.utils.launcher`)."""
+    return [sys.executable, "-m", "st_rl.utils.launcher", "--standalone", f"--nproc_per_node={nproc}", *argv]
 
 
 def strip_flag(argv: list[str], flag: str) -> list[str]:
@@ -217,16 +220,53 @@ def strip_flag(argv: list[str], flag: str) -> list[str]:
     return out
 
 
+_RANK_LINE = re.compile(r"^(?:error: )?\[rank \d+\] (.*)$")
+
+
+class RankStderrFilter:
+    """What :func:`launch` passes on from the ranks' stderr: every line, except an ``error: [rank N] MSG`` whose
+    MSG another rank already printed (a config error is found by every rank), and, after an error line, the
+    ``[rank N] interrupted`` of the ranks the launcher stopped because of it. The error stays the last line."""
+
+    def __init__(self):
+        self.errors: set[str] = set()
+
+    def keep(self, line: str) -> bool:
+        match = _RANK_LINE.match(line.rstrip("\n"))
+        if match is None:
+            return True
+        message = match.group(1)
+        if line.startswith("error: "):
+            if message in self.errors:
+                return False
+            self.errors.add(message)
+            return True
+        return not (self.errors and message == "interrupted")
+
+
 def launch(nproc: int, argv: list[str]) -> int:
     """Run ``argv`` (a script and its arguments) as ``nproc`` processes through torch's launcher; its exit code.
 
-    SIGTERM / Ctrl-C reaching this process (as KeyboardInterrupt) is passed on to the launcher, which
-    passes it to every rank (rank 0 saves a checkpoint), and the launcher is waited for.
+    The ranks' stderr passes through :class:`RankStderrFilter`. SIGTERM / Ctrl-C reaching this process (as
+    KeyboardInterrupt) is passed on to the launcher, which passes it to every rank (rank 0 saves a checkpoint),
+    and the launcher is waited for.
     """
-    proc = subprocess.Popen(torchrun_command(nproc, argv))
+    proc = subprocess.Popen(torchrun_command(nproc, argv), stderr=subprocess.PIPE, text=True, bufsize=1)
+    relay = threading.Thread(target=_relay_stderr, args=(proc.stderr, RankStderrFilter()), daemon=True)
+    relay.start()
     try:
-        return proc.wait()
+        code = proc.wait()
     except KeyboardInterrupt:
         proc.send_signal(signal.SIGTERM)
         proc.wait()
+        relay.join()
         raise
+    relay.join()
+    return code
+
+
+def _relay_stderr(stream, keep: RankStderrFilter) -> None:
+    for line in stream:
+        if keep.keep(line):
+            sys.stderr.write(line)
+            sys.stderr.flush()

@@ -21,11 +21,28 @@ def test_resolve_nproc():
             distributed.resolve_nproc(bad, "cpu")
 
 
-def test_torchrun_command_is_torchs_own_launcher_on_one_machine():
+def test_torchrun_command_is_torchs_launcher_on_one_machine():
     cmd = distributed.torchrun_command(2, ["scripts/train.py", "--task=walk"])
     assert cmd == [
-        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "scripts/train.py",
+        sys.executable, "-m", "st_rl.utils.launcher", "--standalone", "--nproc_per_node=2", "scripts/train.py",
         "--task=walk",
+    ]  # fmt: skip
+
+
+def test_rank_stderr_filter_keeps_one_copy_of_an_error_and_drops_the_stopped_ranks_interrupts():
+    keep = distributed.RankStderrFilter()
+    lines = [
+        "W1202 some warning\n",
+        "\n",
+        "[rank 0] interrupted\n",  # before any error: the user's Ctrl-C, kept
+        "error: [rank 1] env.x must be one of a, b\n",
+        "error: [rank 0] env.x must be one of a, b\n",  # the same error found by another rank
+        "[rank 0] interrupted\n",  # stopped by the launcher because rank 1 failed
+        "error: [rank 0] another problem\n",
+    ]
+    assert [line for line in lines if keep.keep(line)] == [
+        "W1202 some warning\n", "\n", "[rank 0] interrupted\n", "error: [rank 1] env.x must be one of a, b\n",
+        "error: [rank 0] another problem\n",
     ]  # fmt: skip
 
 
