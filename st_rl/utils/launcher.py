@@ -29,7 +29,8 @@ def main(argv: list[str] | None = None) -> int:
         rank, failure = e.get_first_failure()
         if failure.exitcode > 0:
             return failure.exitcode  # the rank printed its error (run_main) or Python printed its traceback
-        print(f"error: rank {rank} was killed by {failure.signal_name()} (exit code {failure.exitcode})", file=sys.stderr)
+        how = f"was killed by {failure.signal_name()} (exit code {failure.exitcode})"
+        print(f"error: rank {rank} {how}", file=sys.stderr)
         return 128 - failure.exitcode if failure.exitcode < 0 else 1
     return 0
 
