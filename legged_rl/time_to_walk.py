@@ -60,10 +60,25 @@ def train_command(task: str, seed: int, log_root: str, eval_every: int, extra: l
     ]
 
 
-def run_training(cmd: list[str], timeout_s: float) -> tuple[float, str, str]:
-    """Run ``cmd``; returns (its start time from ``time.time()``, stdout, stderr). A failure raises RuntimeError."""
+def checkout_environ(checkout: str | None) -> dict | None:
+    """The environment that makes ``python -m legged_rl.commands.train`` import ``checkout``'s packages (another
+    checkout of this repo, e.g. ``git worktree add /tmp/before <commit>``); None (this process's) without one."""
+    if checkout is None:
+        return None
+    if not os.path.isfile(os.path.join(checkout, "legged_rl", "commands", "train.py")):
+        from legged_rl.cli import ConfigError
+
+        missing = "no legged_rl/commands/train.py"
+        raise ConfigError(f"--train_checkout {checkout} is not a checkout of this repo ({missing})")
+    path = os.path.abspath(checkout)
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([path, *filter(None, [os.environ.get("PYTHONPATH")])])}
+
+
+def run_training(cmd: list[str], timeout_s: float, env: dict | None = None) -> tuple[float, str, str]:
+    """Run ``cmd`` (in ``env``, default this process's environment); returns (its start time from
+    ``time.time()``, stdout, stderr). A failure raises RuntimeError."""
     start = time.time()
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, env=env)
     if proc.returncode != 0:
         raise RuntimeError(f"training failed ({proc.returncode}): {proc.stderr.strip().splitlines()[-1:]}")
     return start, proc.stdout, proc.stderr

@@ -111,7 +111,7 @@ def time_to_walk(args, spec, cfg: dict) -> int:
     if args.train_nproc is not None:
         extra += ["--nproc", args.train_nproc]
     cmd = ttw.train_command(spec.name, seed, args.log_root, args.eval_every, extra)
-    start, stdout, _ = ttw.run_training(cmd, args.train_timeout_s)
+    start, stdout, _ = ttw.run_training(cmd, args.train_timeout_s, ttw.checkout_environ(args.train_checkout))
     match = re.search(r"\| logs (\S+)", stdout)
     if match is None:
         raise RuntimeError(f"no run directory in the training output: {stdout[-500:]}")
@@ -153,6 +153,7 @@ def time_to_walk(args, spec, cfg: dict) -> int:
         "task": spec.name,
         "seed": seed,
         "train_command": " ".join(cmd[3:]),
+        "train_checkout": os.path.abspath(args.train_checkout) if args.train_checkout else None,
         "run_dir": run_dir,
         "train_wall_s": round(train_wall_s, 1),
         "iterations_trained": ckpts[-1][0] if ckpts else 0,
@@ -334,6 +335,13 @@ def run() -> None:
     )
     parser.add_argument(
         "--train_timeout_s", type=cli.positive_float, default=7200.0, help="--time_to_walk: training time limit"
+    )
+    parser.add_argument(
+        "--train_checkout",
+        default=None,
+        metavar="DIR",
+        help="--time_to_walk: train with the code of another checkout of this repo (e.g. a git worktree of an older "
+        "commit: before/after on one machine); the checkpoints are evaluated with this one's",
     )
     parser.add_argument(
         "--vs_rsl_rl",

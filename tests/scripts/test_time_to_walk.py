@@ -65,3 +65,25 @@ def test_the_timed_command_is_the_default_one_with_checkpoints_every_eval_every(
                        "--run_name", "time_to_walk", "--set", "runner.save_interval=25", "--set",
                        "algorithm.learning_rate=5e-4"]  # fmt: skip
     assert "--nproc" not in cmd  # train.py picks its own layout
+
+
+def test_train_checkout_puts_the_other_checkouts_packages_first(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    import pytest
+
+    from st_rl.utils.config import ConfigError
+
+    assert ttw.checkout_environ(None) is None
+    with pytest.raises(ConfigError, match="--train_checkout .* is not a checkout of this repo"):
+        ttw.checkout_environ(str(tmp_path))
+    (tmp_path / "legged_rl" / "commands").mkdir(parents=True)
+    (tmp_path / "legged_rl" / "__init__.py").write_text("")
+    (tmp_path / "legged_rl" / "commands" / "__init__.py").write_text("")
+    (tmp_path / "legged_rl" / "commands" / "train.py").write_text("print('the other checkout')\n")
+    monkeypatch.setenv("PYTHONPATH", "/somewhere/else")
+    env = ttw.checkout_environ(str(tmp_path))
+    assert env["PYTHONPATH"].split(os.pathsep) == [str(tmp_path), "/somewhere/else"]
+    out = subprocess.run([sys.executable, "-m", "legged_rl.commands.train"], env=env, capture_output=True, text=True)
+    assert out.stdout.strip() == "the other checkout", out.stderr[-500:]
