@@ -22,7 +22,8 @@ class Transition:
     Attributes (``N = num_envs``): observations ``(N, O)``, critic_observations ``(N, C) | None``,
     actions ``(N, A)``, rewards ``(N,)``, dones ``(N,)``, values ``(N, 1)``, actions_log_prob ``(N,)``,
     action_mean ``(N, A)``, action_sigma ``(N, A)``, hidden_states ``name -> (S, N, H)`` (the policy's
-    recurrent states *before* this step; empty for a feed-forward policy).
+    recurrent states *before* this step; empty for a feed-forward policy), labels ``name -> (N, ...)`` (per-step
+    targets an algorithm keeps beside the rollout, e.g. TPPO's teacher actions; stored under the same name).
     """
 
     observations: torch.Tensor | None = None
@@ -36,6 +37,7 @@ class Transition:
     action_sigma: torch.Tensor | None = None
     hidden_states: dict[str, torch.Tensor] | None = None
     substitution_masks: dict[str, torch.Tensor] | None = None
+    labels: dict[str, torch.Tensor] | None = None
 
     def clear(self) -> None:
         """Forget every field."""
@@ -54,6 +56,9 @@ class Batch(NamedTuple):
 
     ``substitution_masks`` ``name -> (B, 1)`` bool (recurrent: padded ``(T, num_traj, 1)``, like the observations):
     the stage choices recorded at rollout time, to be used again for this batch.
+
+    ``labels`` ``name -> (B, ...)`` (recurrent: ``(T, n, ...)`` in rollout order, like ``actions``): the per-step
+    targets stored with :attr:`Transition.labels`.
     """
 
     observations: torch.Tensor
@@ -68,6 +73,7 @@ class Batch(NamedTuple):
     masks: torch.Tensor | None = None
     hidden_states: dict[str, torch.Tensor] | None = None
     substitution_masks: dict[str, torch.Tensor] | None = None
+    labels: dict[str, torch.Tensor] | None = None
 
 
 class RolloutStorage:
@@ -111,6 +117,8 @@ class RolloutStorage:
         self.hidden_states: dict[str, torch.Tensor] = {}
         # The policy's per-env stage choices of each step, name -> [T, N, 1] bool; allocated on first use.
         self.substitution_masks: dict[str, torch.Tensor] = {}
+        # Per-step targets of an algorithm (Transition.labels), name -> [T, N, ...]; allocated on first use.
+        self.labels: dict[str, torch.Tensor] = {}
         self.step = 0
 
     def add_transitions(self, transition: Transition) -> None:
@@ -146,6 +154,13 @@ class RolloutStorage:
                         self.num_transitions_per_env, self.num_envs, 1, dtype=torch.bool, device=self.device
                     )
             self.substitution_masks[name][t].copy_(mask.view(-1, 1))
+        for name, label in (transition.labels or {}).items():
+            if name not in self.labels:
+                with torch.inference_mode(False):
+                    self.labels[name] = torch.zeros(
+                        self.num_transitions_per_env, *label.shape, dtype=label.dtype, device=self.device
+                    )
+            self.labels[name][t].copy_(label)
         self.step += 1
 
     def clear(self) -> None:
@@ -207,6 +222,7 @@ class RolloutStorage:
             "old_sigma": self.sigma.flatten(0, 1),
         }
         substitution_masks = {name: mask.flatten(0, 1) for name, mask in self.substitution_masks.items()}
+        labels = {name: label.flatten(0, 1) for name, label in self.labels.items()}
         for _ in range(num_epochs):
             indices = torch.randperm(batch_size, device=self.device)
             for i in range(num_mini_batches):
@@ -215,6 +231,7 @@ class RolloutStorage:
                     observations=observations[idx],
                     critic_observations=critic_observations[idx],
                     substitution_masks={name: mask[idx] for name, mask in substitution_masks.items()},
+                    labels={name: label[idx] for name, label in labels.items()},
                     **{name: tensor[idx] for name, tensor in flat.items()},
                 )
 
@@ -261,5 +278,6 @@ class RolloutStorage:
                         name: split_and_pad_trajectories(mask[:, envs], dones)[0]
                         for name, mask in self.substitution_masks.items()
                     },
+                    labels={name: label[:, envs] for name, label in self.labels.items()},
                     **{name: tensor[:, envs] for name, tensor in fields.items()},
                 )
