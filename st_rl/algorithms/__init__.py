@@ -3,7 +3,8 @@
 from st_rl.algorithms.appo import APPO
 from st_rl.algorithms.estimator import EstimatorPPO
 from st_rl.algorithms.ppo import PPO
+from st_rl.algorithms.tppo import TPPO
 
-ALGORITHM_CLASSES = {"PPO": PPO, "EstimatorPPO": EstimatorPPO, "APPO": APPO}
+ALGORITHM_CLASSES = {"PPO": PPO, "EstimatorPPO": EstimatorPPO, "APPO": APPO, "TPPO": TPPO}
 
-__all__ = ["ALGORITHM_CLASSES", "APPO", "PPO", "EstimatorPPO"]
+__all__ = ["ALGORITHM_CLASSES", "APPO", "PPO", "EstimatorPPO", "TPPO"]

@@ -95,6 +95,14 @@ VALUE_CHECKS: dict[str, dict[str, ValueCheck]] = {
         "schedule": _one_of("adaptive", "fixed"),
         "desired_kl": _above(0),
         "clip_min_std": _at_least(0),
+        # TPPO (st_rl.algorithms.tppo)
+        "teacher_checkpoint": _at_least(-1),
+        "distill_loss": _one_of("mse", "l1", "nll"),
+        "distill_coef": _at_least(0),
+        "teacher_act_prob": _UNIT,
+        "teacher_act_prob_schedule": _one_of("constant", "linear", "exp"),
+        "teacher_act_prob_final": _UNIT,
+        "teacher_act_prob_decay_iterations": _at_least(1),
     },
     "runner": {
         "num_steps_per_env": _at_least(1),
@@ -151,7 +159,7 @@ def resolve_train_cfg(train_cfg: dict[str, Any], source: str = "train_cfg") -> d
     if alg_name not in ALGORITHM_CLASSES:
         raise ConfigError(f"unknown algorithm class '{alg_name}' in {source} (valid: {', '.join(ALGORITHM_CLASSES)})")
     alg_kwargs = resolve_kwargs(
-        ALGORITHM_CLASSES[alg_name], alg_cfg, "algorithm", source, exclude={"policy", "device", "dist"}
+        ALGORITHM_CLASSES[alg_name], alg_cfg, "algorithm", source, exclude={"policy", "device", "dist", "env_cfg"}
     )
     if "symmetry" in alg_kwargs:  # a nested section: its keys are checked here, where the file is known
         alg_kwargs["symmetry"] = resolve_symmetry_cfg(alg_kwargs["symmetry"], source)

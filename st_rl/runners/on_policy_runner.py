@@ -31,6 +31,7 @@ from st_rl.runners.config import RunnerCfg, resolve_train_cfg
 from st_rl.runners.logger import Timer, TrainLogger, combine_rank_logs, episode_means, import_wandb
 from st_rl.runners.resume import checkpoint_entry, per_env_group, per_env_of_rank, rank_resume_state
 from st_rl.utils.checkpoint import check_weights_only_safe, read_checkpoint
+from st_rl.utils.config import signature_params
 from st_rl.utils.distributed import DistributedContext
 from st_rl.utils.errors import CheckpointError, check_finite
 from st_rl.utils.io import atomic_write, atomic_write_json
@@ -72,6 +73,8 @@ class OnPolicyRunner:
         policy = self._build_policy(source)
         alg_kwargs = {k: v for k, v in self.cfg["algorithm"].items() if k != "class_name"}
         alg_class = ALGORITHM_CLASSES[self.cfg["algorithm"]["class_name"]]
+        if "env_cfg" in signature_params(alg_class):  # TPPO: the env's action scale, for the teacher's actions
+            alg_kwargs["env_cfg"] = dict(env.cfg)
         self.alg = alg_class(policy, device=self.device, dist=dist, **alg_kwargs)
         self.alg.init_storage(
             env.num_envs,
@@ -166,6 +169,8 @@ class OnPolicyRunner:
     def _iteration(self, it: int, stop: int) -> None:
         """Collect one rollout, update, log; advances ``current_learning_iteration``."""
         timer = Timer()
+        if hasattr(self.alg, "set_learning_iteration"):  # TPPO: its teacher_act_prob schedule runs on iterations
+            self.alg.set_learning_iteration(it)
         ep_infos = self.collect_rollout()
         collection_time = timer.lap()
         update_info = self.alg.update()
