@@ -21,7 +21,7 @@ import torch
 from st_rl.algorithms import TPPO
 from st_rl.algorithms.tppo import TEACHER_ACTIONS, teacher_act_prob_at
 from st_rl.env.vec_env import VecEnv
-from st_rl.modules import ActorCritic, VisualDeterministicAC, VisualDeterministicRecurrent
+from st_rl.modules import ActorCritic, VisualDeterministicAC, VisualDeterministicRecurrent, load_policy_from_run
 from st_rl.runners import OnPolicyRunner
 from st_rl.runners.config import resolve_train_cfg
 from st_rl.runners.logger import TrainLogger
@@ -68,13 +68,17 @@ class OracleEnv(VecEnv):
         raise NotImplementedError
 
 
-def save_teacher_run(path, **env_kwargs) -> str:
-    """A run directory (config.json + model_0.pt, written by the runner) of the linear expert."""
-    cfg = {
-        "policy": {"actor_hidden_dims": [], "critic_hidden_dims": [8], "init_noise_std": 0.1},
-        "runner": {"print_progress": False},
-    }
+def save_teacher_run(path, recurrent: bool = False, **env_kwargs) -> str:
+    """A run directory (config.json + model_0.pt, written by the runner) of the linear expert; ``recurrent``: a
+    GRU policy with random weights instead."""
+    policy = {"actor_hidden_dims": [], "critic_hidden_dims": [8], "init_noise_std": 0.1}
+    if recurrent:
+        policy.update(class_name="ActorCriticRecurrent", actor_hidden_dims=[8], rnn_hidden_size=8)
+    cfg = {"policy": policy, "runner": {"print_progress": False}}
     runner = OnPolicyRunner(OracleEnv(**env_kwargs), cfg, log_dir=str(path))
+    if recurrent:
+        runner.learn(0)
+        return str(path)
     with torch.no_grad():
         runner.alg.policy.actor[0].weight.copy_(K * torch.tensor([[-1.0, 0, 1, 0], [0, -1, 0, 1]]))
         runner.alg.policy.actor[0].bias.zero_()
@@ -97,11 +101,12 @@ class RecordingEnv(ImageTargetEnv):
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.executed, self.expert = [], []
+        self.executed, self.expert, self.oracle_obs = [], [], []
 
     def step(self, actions):
         self.executed.append(actions.clone())
         self.expert.append(expert(self))
+        self.oracle_obs.append(torch.cat([self.pos, self.target], dim=-1))  # what the teacher reads
         return super().step(actions)
 
 
@@ -159,6 +164,36 @@ def test_a_mutex_run_is_a_teacher_too(teacher_run, tmp_path):
     alg = make_tppo(env, str(mutex), teacher_act_prob=1.0)
     collect_rollout(alg, env, 4)
     torch.testing.assert_close(torch.stack(env.executed), torch.stack(env.expert), rtol=0, atol=1e-6)
+
+
+def test_under_ppo_the_stored_log_prob_is_that_of_the_executed_action(teacher_run):
+    env = ImageTargetEnv(num_envs=16, privileged=True, seed=11)
+    alg = make_tppo(env, teacher_run, policy=student(env, ActorCritic), using_ppo=True, teacher_act_prob=0.5)
+    collect_rollout(alg, env, 8)
+    s = alg.storage
+    assert 0 < teacher_acted(alg).float().mean() < 1
+    log_prob = torch.distributions.Normal(s.mu, s.sigma).log_prob(s.actions).sum(-1, keepdim=True)
+    torch.testing.assert_close(s.actions_log_prob, log_prob)  # the ratio compares what the env saw
+    assert (s.values != 0).all()  # the critic ran
+
+
+def test_a_recurrent_teachers_memory_restarts_with_each_episode_and_is_kept_for_resume(tmp_path):
+    run = save_teacher_run(tmp_path / "gru", recurrent=True)
+    env = RecordingEnv(num_envs=4, max_episode_length=3, privileged=True, seed=12)
+    alg = make_tppo(env, run)
+    collect_rollout(alg, env, 8)
+    by_hand = load_policy_from_run(run)
+    wanted = []
+    with torch.no_grad():
+        for t in range(8):
+            wanted.append(by_hand.act_inference(env.oracle_obs[t]))
+            by_hand.reset(alg.storage.dones[t, :, 0])
+    torch.testing.assert_close(alg.storage.labels[TEACHER_ACTIONS], torch.stack(wanted))
+    state = alg.rollout_state()
+    assert state["teacher/memory_a"].shape == (4, 1, 8)  # env axis first
+    other = make_tppo(env, run)
+    other.load_rollout_state(state)
+    torch.testing.assert_close(other.teacher.memory_a.hidden_states, alg.teacher.memory_a.hidden_states)
 
 
 def test_the_teachers_actions_are_converted_to_the_env_action_scale(tmp_path):
