@@ -241,6 +241,8 @@ def load_config(args: argparse.Namespace) -> tuple[TaskSpec, dict, str]:
         flags.append(f"runner.run_name={args.run_name}")
     if getattr(args, "logger", None):  # train.py --logger
         flags.append(f"runner.logger={args.logger}")
+    if getattr(args, "teacher", None):  # train.py --teacher: the same as --set algorithm.teacher_run=<run dir>
+        flags.append(f"algorithm.teacher_run={json.dumps(str(args.teacher))}")
     if getattr(args, "resume", False):  # train.py: the run to resume from is recorded in config.json
         flags.append("runner.resume=true")
         if args.load_run is not None:
@@ -398,6 +400,19 @@ def build_frozen_policy(cfg: dict, task, source: str, device: str):
         source=source,
     )
     return policy.to(device).eval(), policy_cfg
+
+
+def check_teacher(cfg: dict) -> None:
+    """For a distillation algorithm (TPPO): ``algorithm.teacher_run`` is given and is a run directory with the
+    ``algorithm.teacher_checkpoint`` (or a mutex config.json), checked before any env is built; ConfigError (one
+    line) otherwise. A no-op for other algorithms. Whether the env provides the teacher's segments is checked when
+    TPPO is built, on the env's layout."""
+    from st_rl.algorithms import ALGORITHM_CLASSES
+    from st_rl.algorithms.tppo import TPPO, read_teacher_run
+
+    alg = cfg["algorithm"]
+    if issubclass(ALGORITHM_CLASSES[alg["class_name"]], TPPO):
+        read_teacher_run(alg["teacher_run"], alg["teacher_checkpoint"])
 
 
 def read_run_config(run_dir: str) -> dict:

@@ -1,5 +1,7 @@
 """Train a policy: python scripts/train.py --task=walk [--num_envs N] [--max_iterations N] [--resume ...].
 
+Distillation (TPPO): ``--config <student recipe> --teacher <teacher run dir>`` (= ``--set algorithm.teacher_run=``).
+
 ``--init_from <run_dir>`` starts a new run from another run's weights even when its observation segments
 differ (e.g. climb from walk, or hard obstacles from a soft-obstacle run): tensors are matched by segment
 name (st_rl.modules.misaligned) and what was remapped or left at its initial value is printed.
@@ -63,6 +65,7 @@ def check_before_building(args, cfg: dict, source: str, world_size: int) -> str 
     if args.init_from:
         cli.init_from_checkpoint(args.init_from, args.checkpoint)  # a missing run fails before the env is built
     cli.resolve_motion_files(cfg["algorithm"].get("motion_files") or [], source)  # fail before building the env
+    cli.check_teacher(cfg)  # TPPO: the teacher run, before building the env
     env_cfg = cli.per_rank_env_cfg(cfg["env"], world_size)
     check_mini_batches(cfg, env_cfg["num_envs"], source)  # else the first update fails, after the env is built
     return resume_path
@@ -125,6 +128,13 @@ def run() -> None:
         metavar="RUN_DIR",
         help="start from the weights of another run directory (its --checkpoint, default the latest), matching "
         "observation segments by name (e.g. a walk run for climb)",
+    )
+    parser.add_argument(
+        "--teacher",
+        default=None,
+        metavar="RUN_DIR",
+        help="the teacher's run directory for distillation (algorithm.class_name TPPO); the same as "
+        "--set algorithm.teacher_run=RUN_DIR",
     )
     parser.add_argument(
         "--nproc",
