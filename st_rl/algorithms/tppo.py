@@ -29,6 +29,11 @@ names a mutex policy (what play.py writes for a mutex config) is a teacher too: 
 the env's segments, with the env's action scale. A trained teacher's actions are converted to the env's action
 scale (``a * scale_teacher / scale_env``, scales from ``env.control.action_scale``, 1 when absent).
 
+Latent distillation (optional, ``latent_distill: {student segment: teacher segment}``): the student's encoder latent
+of a segment (its visual encoder's, or an :class:`~st_rl.modules.EncoderActorCriticMixin` encoder's) is regressed
+onto the teacher's latent of the mapped segment, stored beside the rollout like the actions:
+``Loss/latent = mean over pairs of mean((z_student - z_teacher)^2)``, weight ``latent_distill_coef``.
+
 The student must not read oracle inputs: ``privileged_segments`` (default: :data:`ORACLE_SEGMENTS` plus the
 segments the teacher run's critic read and its actor did not) may not be in the student's observation.
 
@@ -51,17 +56,21 @@ from st_rl.algorithms.ppo import PPO, gaussian_kl
 from st_rl.modules.actor_critic_mutex import ActorCriticMutex, read_action_scale
 from st_rl.modules.actor_critic_recurrent import load_memory_states, memory_states
 from st_rl.modules.deterministic_policy import DeterministicPolicyMixin
+from st_rl.modules.encoder_actor_critic import EncoderActorCriticMixin
 from st_rl.modules.registry import POLICY_CLASSES, build_policy, load_policy_from_run
+from st_rl.modules.visual_actor_critic import VisualActorCriticMixin
 from st_rl.storage.rollout_storage import Batch
 from st_rl.utils.checkpoint import get_load_path
 from st_rl.utils.config import ConfigError
 from st_rl.utils.obs_segments import Segments, get_obs_slice, segments_num_obs
+from st_rl.utils.trajectories import unpad_trajectories
 
 SCHEDULES = ("constant", "linear", "exp")
 DISTILL_LOSSES = ("mse", "l1", "nll")
 # Oracle inputs of a climb teacher (DESIGN: "for critics and teachers"), never a deployable student's.
 ORACLE_SEGMENTS = ("engaging_block", "height_scan")
 TEACHER_ACTIONS = "teacher_actions"  # the label name in the rollout storage
+TEACHER_LATENT = "teacher_latent/"  # + the student's segment name: latent labels
 
 
 def teacher_act_prob_at(iteration: int, start: float, final: float, schedule: str, decay_iterations: int) -> float:
@@ -104,6 +113,23 @@ def distillation_loss(
     with torch.no_grad():
         metrics = {"distill_error": error.abs().mean()}
     return loss, metrics
+
+
+def latent_size(policy: nn.Module, name: str) -> int | None:
+    """Width of ``policy``'s encoder latent of segment ``name``; None when no encoder of it takes that segment."""
+    if isinstance(policy, VisualActorCriticMixin) and name == policy.visual_component_name:
+        return policy.visual_latent_size
+    if isinstance(policy, EncoderActorCriticMixin) and name in policy.encoder_component_names:
+        return policy.encoder_specs[name].output_size
+    return None
+
+
+def encoder_latent(policy: nn.Module, obs: torch.Tensor, name: str) -> torch.Tensor:
+    """``policy``'s encoder latent ``(..., latent_size)`` of segment ``name`` from a raw flat actor observation
+    ``(..., num_actor_obs)`` (the normaliser is applied as on the forward path)."""
+    if isinstance(policy, VisualActorCriticMixin) and name == policy.visual_component_name:
+        return policy.embed_visual_latent(obs)
+    return policy.get_encoder_latent(obs, name)
 
 
 def read_teacher_run(teacher_run: str | None, teacher_checkpoint: int = -1) -> tuple[dict, str | None]:
@@ -189,6 +215,8 @@ class TPPO(PPO):
             has come ``1 - 1/e`` of the way after ``K``.
         privileged_segments: segment names the student may not read; None: :data:`ORACLE_SEGMENTS` and the
             teacher run's critic-only segments; ``[]``: no check.
+        latent_distill: student segment -> teacher segment whose encoder latents are matched; None: none.
+        latent_distill_coef: weight of ``Loss/latent``.
         schedule: PPO's learning-rate schedule; ``fixed`` by default (``adaptive`` needs ``using_ppo``).
         env_cfg: the env's config (injected by the runner, not a config key): its ``control.action_scale``.
         **kwargs: :class:`PPO` arguments.
@@ -211,6 +239,8 @@ class TPPO(PPO):
         teacher_act_prob_final: float = 0.0,
         teacher_act_prob_decay_iterations: int = 500,
         privileged_segments: list[str] | None = None,
+        latent_distill: dict[str, str] | None = None,
+        latent_distill_coef: float = 1.0,
         schedule: str = "fixed",
         env_cfg: dict | None = None,
         **kwargs,
@@ -234,6 +264,9 @@ class TPPO(PPO):
         self._teacher_reads_privileged = bool(
             self._teacher_index.numel() and self._teacher_index.max() >= policy.num_actor_obs
         )
+        self.latent_pairs = self._check_latent_pairs(latent_distill)
+        if self.latent_pairs:
+            self.loss_coefs["latent"] = latent_distill_coef
         self._teacher_steps = torch.zeros((), device=self.device)
         self._steps = 0
 
@@ -305,6 +338,27 @@ class TPPO(PPO):
                 "sees what a robot has (drop them from its observation, or set algorithm.privileged_segments)"
             )
 
+    def _check_latent_pairs(self, latent_distill: dict[str, str] | None) -> list[tuple[str, str]]:
+        key = "algorithm.latent_distill"
+        if latent_distill is None:
+            return []
+        if not isinstance(latent_distill, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in latent_distill.items()
+        ):
+            raise ConfigError(f"{key} must map student segments to teacher segments, got {latent_distill!r}")
+        for student_name, teacher_name in latent_distill.items():
+            sizes = [latent_size(p, n) for p, n in ((self.policy, student_name), (self.teacher, teacher_name))]
+            if None in sizes:
+                who = "the student" if sizes[0] is None else f"the teacher ({self.teacher_run})"
+                name = student_name if sizes[0] is None else teacher_name
+                raise ConfigError(f"{key}: {who} has no encoder of segment '{name}'")
+            if sizes[0] != sizes[1]:
+                raise ConfigError(
+                    f"{key}: the student's latent of '{student_name}' has {sizes[0]} entries, the teacher's of "
+                    f"'{teacher_name}' {sizes[1]}"
+                )
+        return list(latent_distill.items())
+
     # --- schedule ----------------------------------------------------------------------------------------------------
     def set_learning_iteration(self, iteration: int) -> None:
         """Set ``teacher_act_prob`` for learning iteration ``iteration`` (0-based; called by the runner)."""
@@ -317,8 +371,11 @@ class TPPO(PPO):
     def teacher_actions(self, obs: torch.Tensor, critic_obs: torch.Tensor) -> torch.Tensor:
         """The teacher's actions ``(N, A)`` in the env's action scale for ``obs`` ``(N, O)`` and the privileged
         observation ``critic_obs`` ``(N, C)``; advances a recurrent teacher's memory."""
+        return self.teacher.act_inference(self._teacher_obs(obs, critic_obs)) * self._teacher_scale
+
+    def _teacher_obs(self, obs: torch.Tensor, critic_obs: torch.Tensor) -> torch.Tensor:
         x = torch.cat([obs, critic_obs], dim=-1) if self._teacher_reads_privileged else obs
-        return self.teacher.act_inference(x.index_select(-1, self._teacher_index)) * self._teacher_scale
+        return x.index_select(-1, self._teacher_index)
 
     def act(self, obs: torch.Tensor, critic_obs: torch.Tensor) -> torch.Tensor:
         """The executed actions ``(N, A)``: per env the teacher's with probability ``teacher_act_prob``, else the
@@ -331,6 +388,11 @@ class TPPO(PPO):
         transition.actions = actions
         transition.actions_log_prob = self.policy.get_actions_log_prob(actions).detach()
         transition.labels = {TEACHER_ACTIONS: teacher_actions}
+        if self.latent_pairs:
+            teacher_obs = self._teacher_obs(obs, critic_obs)
+            for student_name, teacher_name in self.latent_pairs:
+                latent = encoder_latent(self.teacher, teacher_obs, teacher_name)
+                transition.labels[TEACHER_LATENT + student_name] = latent
         self._teacher_steps = self._teacher_steps + use_teacher.sum()
         self._steps += obs.shape[0]
         return actions
@@ -382,7 +444,8 @@ class TPPO(PPO):
 
     # --- learning ----------------------------------------------------------------------------------------------------
     def compute_losses(self, batch: Batch) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-        """PPO's losses (``using_ppo``) and ``distill``; metrics ``kl`` (for PPO's update) and ``distill_error``."""
+        """PPO's losses (``using_ppo``), ``distill`` and ``latent`` (with latent pairs); metrics ``kl`` (for PPO's
+        update) and ``distill_error``."""
         if self.using_ppo:
             losses, metrics = super().compute_losses(batch)  # its actor pass sets the distribution on the batch
         else:
@@ -396,7 +459,19 @@ class TPPO(PPO):
             self.distill_loss, self.policy.distribution, batch.labels[TEACHER_ACTIONS]
         )
         metrics.update(distill_metrics)
+        if self.latent_pairs:
+            losses["latent"] = self._latent_loss(batch)
         return losses, metrics
+
+    def _latent_loss(self, batch: Batch) -> torch.Tensor:
+        """Mean over the pairs of ``mean((z_student - z_teacher)^2)`` on the batch (recurrent: unpadded)."""
+        total = 0.0
+        for student_name, _ in self.latent_pairs:
+            latent = encoder_latent(self.policy, batch.observations, student_name)
+            if batch.masks is not None:
+                latent = unpad_trajectories(latent, batch.masks)
+            total = total + (latent - batch.labels[TEACHER_LATENT + student_name]).pow(2).mean()
+        return total / len(self.latent_pairs)
 
     def update(self) -> dict[str, float]:
         """PPO's update on the labelled rollout; adds ``teacher_act_prob`` and ``teacher_act_fraction``."""

@@ -103,6 +103,7 @@ VALUE_CHECKS: dict[str, dict[str, ValueCheck]] = {
         "teacher_act_prob_schedule": _one_of("constant", "linear", "exp"),
         "teacher_act_prob_final": _UNIT,
         "teacher_act_prob_decay_iterations": _at_least(1),
+        "latent_distill_coef": _at_least(0),
     },
     "runner": {
         "num_steps_per_env": _at_least(1),

@@ -68,15 +68,25 @@ class OracleEnv(VecEnv):
         raise NotImplementedError
 
 
-def save_teacher_run(path, recurrent: bool = False, **env_kwargs) -> str:
+ENCODED_TARGET = {  # a teacher that encodes its target into a 6-wide latent
+    "class_name": "EncoderActorCritic",
+    "encoder_component_names": ["target"],
+    "encoder_kwargs": {"hidden_sizes": [8]},
+    "encoder_output_size": 6,
+    "actor_hidden_dims": [8],
+}
+
+
+def save_teacher_run(path, recurrent: bool = False, policy: dict | None = None, **env_kwargs) -> str:
     """A run directory (config.json + model_0.pt, written by the runner) of the linear expert; ``recurrent``: a
-    GRU policy with random weights instead."""
-    policy = {"actor_hidden_dims": [], "critic_hidden_dims": [8], "init_noise_std": 0.1}
+    GRU policy with random weights instead; ``policy``: that policy config, random weights."""
+    random_weights = recurrent or policy is not None
+    policy = {"actor_hidden_dims": [], "critic_hidden_dims": [8], "init_noise_std": 0.1, **(policy or {})}
     if recurrent:
         policy.update(class_name="ActorCriticRecurrent", actor_hidden_dims=[8], rnn_hidden_size=8)
     cfg = {"policy": policy, "runner": {"print_progress": False}}
     runner = OnPolicyRunner(OracleEnv(**env_kwargs), cfg, log_dir=str(path))
-    if recurrent:
+    if random_weights:
         runner.learn(0)
         return str(path)
     with torch.no_grad():
@@ -112,9 +122,10 @@ class RecordingEnv(ImageTargetEnv):
 
 def student(env: VecEnv, cls=VisualDeterministicAC, seed: int = 0, **overrides):
     torch.manual_seed(seed)
-    kwargs = {"actor_hidden_dims": [32], "critic_hidden_dims": [16], "init_noise_std": 0.5, **overrides}
+    kwargs = {"actor_hidden_dims": [32], "critic_hidden_dims": [16], "init_noise_std": 0.5}
     if cls is not ActorCritic:
         kwargs.update(visual_component_name="image", visual_kwargs=VISUAL, visual_latent_size=6)
+    kwargs.update(overrides)
     if cls is VisualDeterministicRecurrent:
         kwargs.setdefault("rnn_hidden_size", 16)
     critic = env.num_privileged_obs if env.num_privileged_obs is not None else env.num_obs
@@ -292,6 +303,50 @@ def test_recurrent_student_replays_its_trajectories(teacher_run):
     torch.testing.assert_close(losses["distill"], hand)
     info = alg.update()
     assert math.isfinite(info["distill"]) and set(alg.loss_coefs) == {"distill"}
+
+
+def test_latent_distillation_regresses_the_students_image_latent_onto_the_teachers_target_latent(tmp_path):
+    run = save_teacher_run(tmp_path / "encoder", policy=ENCODED_TARGET)
+    env = RecordingEnv(num_envs=16, privileged=True, seed=13)
+    alg = make_tppo(env, run, steps=16, latent_distill={"image": "target"}, distill_coef=0.0, learning_rate=3e-3)
+    collect_rollout(alg, env, 16)
+    teacher = load_policy_from_run(run)
+    with torch.no_grad():
+        wanted = torch.stack([teacher.get_encoder_latent(o, "target") for o in env.oracle_obs])
+    torch.testing.assert_close(alg.storage.labels["teacher_latent/image"], wanted)
+    batch = next(alg.storage.mini_batch_generator(1))
+    losses, _ = alg.compute_losses(batch)
+    hand = (alg.policy.embed_visual_latent(batch.observations) - batch.labels["teacher_latent/image"]).pow(2).mean()
+    torch.testing.assert_close(losses["latent"], hand)
+    first = alg.update()["latent"]
+    for _ in range(10):
+        collect_rollout(alg, env, 16)
+        last = alg.update()["latent"]
+    assert last < 0.5 * first, (first, last)
+
+
+def test_latent_distillation_with_a_recurrent_student_unpads_its_trajectories(tmp_path):
+    run = save_teacher_run(tmp_path / "encoder", policy=ENCODED_TARGET)
+    env = ImageTargetEnv(num_envs=4, max_episode_length=5, privileged=True, seed=14)
+    policy = student(env, VisualDeterministicRecurrent)
+    alg = make_tppo(env, run, policy=policy, latent_distill={"image": "target"})
+    collect_rollout(alg, env, 8)
+    assert alg.storage.dones[:-1].any()
+    batch = next(alg.storage.recurrent_mini_batch_generator(1))
+    losses, _ = alg.compute_losses(batch)
+    storage = alg.storage  # the encoder is feed-forward: its latents of the stored observations, in rollout order
+    hand = (policy.embed_visual_latent(storage.observations) - storage.labels["teacher_latent/image"]).pow(2).mean()
+    torch.testing.assert_close(losses["latent"], hand)
+
+
+def test_latent_distillation_misuse(tmp_path, teacher_run):
+    run = save_teacher_run(tmp_path / "encoder", policy=ENCODED_TARGET)
+    env = ImageTargetEnv(num_envs=4, privileged=True)
+    wide = student(env, visual_latent_size=5)
+    one_line_error(lambda: make_tppo(env, run, policy=wide, latent_distill={"image": "target"}), "5", "6", "'image'")
+    one_line_error(lambda: make_tppo(env, run, latent_distill={"image": "proprio"}), "teacher", "'proprio'")
+    one_line_error(lambda: make_tppo(env, run, latent_distill={"height_map": "target"}), "student", "'height_map'")
+    one_line_error(lambda: make_tppo(env, teacher_run, latent_distill={"image": "target"}), "teacher", "'target'")
 
 
 # --- through the runner: logs, PPO on top, checkpoints ---------------------------------------------------------------
