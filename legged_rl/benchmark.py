@@ -8,8 +8,8 @@ import mujoco
 import numpy as np
 import torch
 import torch.distributed
-from mujoco import mjx
 
+from legged_env.core import mjx
 from legged_env.terrain import raycast
 from legged_rl.torch_vec_env import TorchVecEnv
 

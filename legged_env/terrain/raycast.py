@@ -8,7 +8,8 @@ same image from ``mujoco.mjx.ray`` for checks and timing.
 import jax
 import jax.numpy as jnp
 import numpy as np
-from mujoco import mjx
+
+from legged_env.core import mjx
 
 _TINY = 1e-12  # smallest |direction component| divided by; 1 / _TINY stays finite in float32
 
