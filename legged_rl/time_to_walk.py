@@ -17,6 +17,7 @@ RMS < 0.3 rad/s, falls < 5%; and the same when turning in place (vx = vy = 0, ya
 from __future__ import annotations
 
 import glob
+import math
 import os
 import re
 import subprocess
@@ -39,6 +40,34 @@ JOYSTICK = {
 }
 NOMINAL = ["env.noise.enabled=false", "env.domain_rand.push_vel_xy=0.0"]
 
+# --referee: joystick commands (vx, vy, yaw rate) for the exported policy in plain MuJoCo (scripts/sim2sim.py's
+# referee physics: default solver, every geom colliding, the MJCF's joint damping and frictionloss); the RMS over
+# the commands of (mean velocity reached - command) against JOYSTICK's bounds, and no fall.
+REFEREE_COMMANDS = [
+    (0.5, 0.0, 0.0),
+    (1.0, 0.0, 0.0),
+    (-0.5, 0.0, 0.0),
+    (0.0, 0.4, 0.0),
+    (0.5, 0.3, 0.5),
+    (0.0, 0.0, 1.0),
+    (0.0, 0.0, -1.0),
+]
+REFEREE_SECONDS = 10.0
+
+
+def referee_summary(results: list[dict]) -> dict:
+    """``run_command`` results (one per :data:`REFEREE_COMMANDS` entry) -> RMS errors, falls, and ``passed``."""
+    out = {}
+    for key, index in (("lin_vel_x", 0), ("lin_vel_y", 1), ("yaw_rate", 2)):
+        errors = [r[key] - r["command"][index] for r in results]
+        rms = math.sqrt(sum(e * e for e in errors) / len(errors))
+        out[f"{key}_rms"] = None if math.isnan(rms) else round(rms, 4)  # NaN: a fall within the settling second
+    out["falls"] = sum(bool(r["fell"]) for r in results)
+    bounds = JOYSTICK["joystick"][1]
+    rms_ok = all(out[k] is not None and out[k] < bounds[k] for k in ("lin_vel_x_rms", "lin_vel_y_rms", "yaw_rate_rms"))
+    out["passed"] = out["falls"] == 0 and rms_ok
+    return out
+
 
 def train_command(task: str, seed: int, log_root: str, eval_every: int, extra: list[str]) -> list[str]:
     """The default training command (``train.py --task=<task> --seed <seed>``) with checkpoints every
@@ -51,7 +80,7 @@ def train_command(task: str, seed: int, log_root: str, eval_every: int, extra: l
         "--seed",
         str(seed),
         "--log_root",
-        log_root,
+        os.path.abspath(log_root),  # the same directory when started in another checkout
         "--run_name",
         "time_to_walk",
         "--set",
@@ -60,25 +89,28 @@ def train_command(task: str, seed: int, log_root: str, eval_every: int, extra: l
     ]
 
 
-def checkout_environ(checkout: str | None) -> dict | None:
-    """The environment that makes ``python -m legged_rl.commands.train`` import ``checkout``'s packages (another
-    checkout of this repo, e.g. ``git worktree add /tmp/before <commit>``); None (this process's) without one."""
+def checkout_options(checkout: str | None) -> dict:
+    """``subprocess`` options that make ``python -m legged_rl.commands.train`` run ``checkout``'s code (another
+    checkout of this repo, e.g. ``git worktree add /tmp/before <commit>``): started in it (``-m`` puts the working
+    directory first on ``sys.path``) with it first on ``PYTHONPATH`` (for the ranks torchrun starts as scripts).
+    ``{}`` (this process's code) without one."""
     if checkout is None:
-        return None
+        return {}
     if not os.path.isfile(os.path.join(checkout, "legged_rl", "commands", "train.py")):
         from legged_rl.cli import ConfigError
 
         missing = "no legged_rl/commands/train.py"
         raise ConfigError(f"--train_checkout {checkout} is not a checkout of this repo ({missing})")
     path = os.path.abspath(checkout)
-    return {**os.environ, "PYTHONPATH": os.pathsep.join([path, *filter(None, [os.environ.get("PYTHONPATH")])])}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([path, *filter(None, [os.environ.get("PYTHONPATH")])])}
+    return {"env": env, "cwd": path}
 
 
-def run_training(cmd: list[str], timeout_s: float, env: dict | None = None) -> tuple[float, str, str]:
-    """Run ``cmd`` (in ``env``, default this process's environment); returns (its start time from
+def run_training(cmd: list[str], timeout_s: float, options: dict | None = None) -> tuple[float, str, str]:
+    """Run ``cmd`` (with ``subprocess`` ``options``, e.g. :func:`checkout_options`'); returns (its start time from
     ``time.time()``, stdout, stderr). A failure raises RuntimeError."""
     start = time.time()
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, env=env)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, **(options or {}))
     if proc.returncode != 0:
         raise RuntimeError(f"training failed ({proc.returncode}): {proc.stderr.strip().splitlines()[-1:]}")
     return start, proc.stdout, proc.stderr

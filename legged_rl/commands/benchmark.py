@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import platform
+import subprocess
 import sys
 import tempfile
 
@@ -111,7 +112,7 @@ def time_to_walk(args, spec, cfg: dict) -> int:
     if args.train_nproc is not None:
         extra += ["--nproc", args.train_nproc]
     cmd = ttw.train_command(spec.name, seed, args.log_root, args.eval_every, extra)
-    start, stdout, _ = ttw.run_training(cmd, args.train_timeout_s, ttw.checkout_environ(args.train_checkout))
+    start, stdout, _ = ttw.run_training(cmd, args.train_timeout_s, ttw.checkout_options(args.train_checkout))
     match = re.search(r"\| logs (\S+)", stdout)
     if match is None:
         raise RuntimeError(f"no run directory in the training output: {stdout[-500:]}")
@@ -147,6 +148,10 @@ def time_to_walk(args, spec, cfg: dict) -> int:
     joystick_index, joystick_log = ttw.first_meeting(
         evaluate_checkpoint, ckpts, ttw.JOYSTICK, start_index=forward_index if forward_index is not None else 0
     )
+    referee = None
+    if args.referee:  # the first checkpoint meeting the joystick criteria (else forward's), exported, in MuJoCo
+        index = joystick_index if joystick_index is not None else forward_index
+        referee = {"iteration": None} if index is None else referee_check(args, spec, run_dir, ckpts[index][0])
     env = cli.make_env(spec, run_cfg["env"], 0, args.device, "the run's config.json")
     rate = time_env_steps(env, args.steps, args.repeats)
     result = {
@@ -163,6 +168,7 @@ def time_to_walk(args, spec, cfg: dict) -> int:
         "random_action_env_steps_per_s": round(rate),
         "random_action_num_envs": env.num_envs,
         "evaluations": forward_log + joystick_log,
+        "referee": referee,
         "criteria": {name: thresholds for name, (_, thresholds) in criteria.items()},
     }
     result["time_to_walk_s"] = result["forward"]["time_to_walk_s"]
@@ -170,6 +176,24 @@ def time_to_walk(args, spec, cfg: dict) -> int:
     atomic_write_json(os.path.join(run_dir, "time_to_walk.json"), result)
     print(json.dumps(result, indent=2))
     return 0
+
+
+def referee_check(args, spec, run_dir: str, iteration: int) -> dict:
+    """``--referee``: checkpoint ``iteration`` exported (scripts/export.py, into ``<run>/exported``) and run in plain
+    MuJoCo with the referee physics on :data:`legged_rl.time_to_walk.REFEREE_COMMANDS`."""
+    from legged_rl import time_to_walk as ttw
+    from legged_rl.sim2sim import MujocoDeployment, run_command
+
+    log_root, experiment = os.path.split(os.path.dirname(os.path.abspath(run_dir)))
+    export = [sys.executable, "-m", "legged_rl.commands.export", f"--task={spec.name}", "--log_root", log_root,
+              "--load_run", os.path.basename(run_dir), "--checkpoint", str(iteration),
+              *(["--config", args.config] if args.config else [])]  # fmt: skip
+    proc = subprocess.run(export, capture_output=True, text=True, timeout=600)
+    if proc.returncode != 0:
+        raise RuntimeError(f"export failed ({proc.returncode}): {proc.stderr.strip().splitlines()[-1:]}")
+    deployment = MujocoDeployment(os.path.join(run_dir, "exported"), physics="referee")
+    results = [run_command(deployment, command, ttw.REFEREE_SECONDS) for command in ttw.REFEREE_COMMANDS]
+    return {"iteration": iteration, **ttw.referee_summary(results), "commands": results}
 
 
 def vs_rsl_rl(spec, cfg: dict, source: str, sizes: list[int]) -> int:
@@ -335,6 +359,12 @@ def run() -> None:
     )
     parser.add_argument(
         "--train_timeout_s", type=cli.positive_float, default=7200.0, help="--time_to_walk: training time limit"
+    )
+    parser.add_argument(
+        "--referee",
+        action="store_true",
+        help="--time_to_walk: also export the first checkpoint that met the criteria and run joystick commands "
+        "with it in plain MuJoCo (sim2sim's referee physics); result under 'referee'",
     )
     parser.add_argument(
         "--train_checkout",

@@ -75,15 +75,46 @@ def test_train_checkout_puts_the_other_checkouts_packages_first(tmp_path, monkey
 
     from st_rl.utils.config import ConfigError
 
-    assert ttw.checkout_environ(None) is None
+    assert ttw.checkout_options(None) == {}
     with pytest.raises(ConfigError, match="--train_checkout .* is not a checkout of this repo"):
-        ttw.checkout_environ(str(tmp_path))
+        ttw.checkout_options(str(tmp_path))
     (tmp_path / "legged_rl" / "commands").mkdir(parents=True)
     (tmp_path / "legged_rl" / "__init__.py").write_text("")
     (tmp_path / "legged_rl" / "commands" / "__init__.py").write_text("")
     (tmp_path / "legged_rl" / "commands" / "train.py").write_text("print('the other checkout')\n")
     monkeypatch.setenv("PYTHONPATH", "/somewhere/else")
-    env = ttw.checkout_environ(str(tmp_path))
-    assert env["PYTHONPATH"].split(os.pathsep) == [str(tmp_path), "/somewhere/else"]
-    out = subprocess.run([sys.executable, "-m", "legged_rl.commands.train"], env=env, capture_output=True, text=True)
-    assert out.stdout.strip() == "the other checkout", out.stderr[-500:]
+    options = ttw.checkout_options(str(tmp_path))
+    assert options["env"]["PYTHONPATH"].split(os.pathsep) == [str(tmp_path), "/somewhere/else"]
+    # Started from this repo's root (as benchmark.py is), the module and a script run as torchrun's ranks are
+    # the other checkout's.
+    cmd = ttw.train_command("walk", 1, "logs", 25, [])
+    assert cmd[:3] == [sys.executable, "-m", "legged_rl.commands.train"]
+    assert os.path.isabs(cmd[cmd.index("--log_root") + 1])
+    rank = tmp_path / "elsewhere" / "rank.py"  # torchrun runs train.py as a script: its own directory first
+    rank.parent.mkdir()
+    rank.write_text("import legged_rl.commands.train\n")
+    # --help: should this checkout's train.py run instead, it prints its usage and exits (no training starts).
+    for argv in ([*cmd[:3], "--help"], [sys.executable, str(rank)]):
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=60, **options)
+        assert out.stdout.strip() == "the other checkout", out.stderr[-500:]
+
+
+def _referee_result(command, reached, fell=False):
+    return {"command": list(command), "lin_vel_x": reached[0], "lin_vel_y": reached[1], "yaw_rate": reached[2],
+            "fell": fell}  # fmt: skip
+
+
+def test_referee_summary_is_the_rms_over_commands_and_no_fall():
+    commands = [(0.5, 0.0, 0.0), (0.0, 0.0, 1.0)]
+    tracked = [_referee_result(c, (c[0] - 0.1, c[1] + 0.1, c[2] - 0.2)) for c in commands]
+    out = ttw.referee_summary(tracked)
+    assert (out["lin_vel_x_rms"], out["lin_vel_y_rms"], out["yaw_rate_rms"]) == (0.1, 0.1, 0.2)
+    assert out["falls"] == 0 and out["passed"]
+    # Turning in place stalls (what sim2sim found before joint friction was in training): yaw RMS 0.72 fails.
+    stalled = [tracked[0], _referee_result(commands[1], (0.0, 0.0, 0.0))]
+    out = ttw.referee_summary(stalled)
+    assert out["yaw_rate_rms"] == round(((0.2**2 + 1.0**2) / 2) ** 0.5, 4) and not out["passed"]
+    fell = [tracked[0], _referee_result(commands[1], (float("nan"),) * 3, fell=True)]
+    out = ttw.referee_summary(fell)
+    assert out["falls"] == 1 and out["lin_vel_x_rms"] is None and not out["passed"]
+    assert not ttw.referee_summary([tracked[0], {**tracked[1], "fell": True}])["passed"]  # a fall after settling
