@@ -299,8 +299,7 @@ class TPPO(PPO):
         obs_segments, privileged = student.actor_obs_segments, student.critic_obs_segments
         where = f"algorithm.teacher_run {self.teacher_run}"
         if checkpoint_path is None:  # a mutex over everything the env provides, in the env's action scale
-            view = OrderedDict(obs_segments)
-            view.update((k, v) for k, v in (privileged or {}).items() if k not in view)
+            view = OrderedDict([*privileged.items(), *obs_segments.items()])  # the observation's wins
             columns = teacher_columns(view, obs_segments, privileged, f"{where} (mutex)")
             policy_cfg = {**run_cfg["policy"], "action_scale": env_scale}
             n = len(columns)
