@@ -37,8 +37,9 @@ onto the teacher's latent of the mapped segment, stored beside the rollout like 
 The student must not read oracle inputs: ``privileged_segments`` (default: :data:`ORACLE_SEGMENTS` plus the
 segments the teacher run's critic read and its actor did not) may not be in the student's observation.
 
-Logged: ``Loss/distill``, ``Policy/teacher_act_prob`` (this iteration's ``p``), ``Policy/teacher_act_fraction``
-(fraction of steps the teacher's action was executed), ``Policy/distill_error`` (``mean |mu - a_teacher|``).
+Logged: ``Loss/distill`` (and ``Loss/latent``), ``Policy/teacher_act_prob`` (this iteration's ``p``),
+``Policy/teacher_act_fraction`` (fraction of steps the teacher's action was executed), ``Policy/distill_error``
+(``mean |mu - a_teacher|``).
 """
 
 from __future__ import annotations
@@ -219,7 +220,7 @@ class TPPO(PPO):
         latent_distill_coef: weight of ``Loss/latent``.
         schedule: PPO's learning-rate schedule; ``fixed`` by default (``adaptive`` needs ``using_ppo``).
         env_cfg: the env's config (injected by the runner, not a config key): its ``control.action_scale``.
-        **kwargs: :class:`PPO` arguments.
+        **kwargs: :class:`PPO` arguments (its loss weights, clip and GAE keys are unused without ``using_ppo``).
 
     Raises:
         ConfigError: every misuse above, the teacher's ones naming ``algorithm.teacher_run``.
