@@ -35,7 +35,8 @@ onto the teacher's latent of the mapped segment, stored beside the rollout like 
 ``Loss/latent = mean over pairs of mean((z_student - z_teacher)^2)``, weight ``latent_distill_coef``.
 
 The student must not read oracle inputs: ``privileged_segments`` (default: :data:`ORACLE_SEGMENTS` plus the
-segments the teacher run's critic read and its actor did not) may not be in the student's observation.
+segments the teacher run's critic read and its actor did not, except the robot's own sensors,
+:data:`ROBOT_SENSOR_SEGMENTS`) may not be in the student's observation.
 
 Logged: ``Loss/distill`` (and ``Loss/latent``), ``Policy/teacher_act_prob`` (this iteration's ``p``),
 ``Policy/teacher_act_fraction`` (fraction of steps the teacher's action was executed), ``Policy/distill_error``
@@ -70,6 +71,8 @@ SCHEDULES = ("constant", "linear", "exp")
 DISTILL_LOSSES = ("mse", "l1", "nll")
 # Oracle inputs of a climb teacher (DESIGN: "for critics and teachers"), never a deployable student's.
 ORACLE_SEGMENTS = ("engaging_block", "height_scan")
+# Sensors a robot carries: a teacher's critic may read them (an auxiliary input) without making them oracles.
+ROBOT_SENSOR_SEGMENTS = ("forward_depth",)
 TEACHER_ACTIONS = "teacher_actions"  # the label name in the rollout storage
 TEACHER_LATENT = "teacher_latent/"  # + the student's segment name: latent labels
 
@@ -323,7 +326,11 @@ class TPPO(PPO):
     def _check_student_segments(self, privileged_segments: list[str] | None, run_cfg: dict) -> None:
         if privileged_segments is None:
             teacher_obs = run_cfg.get("obs_segments") or {}
-            critic_only = [k for k in run_cfg.get("privileged_obs_segments") or {} if k not in teacher_obs]
+            critic_only = [
+                k
+                for k in run_cfg.get("privileged_obs_segments") or {}
+                if k not in teacher_obs and k not in ROBOT_SENSOR_SEGMENTS
+            ]
             privileged_segments = [*ORACLE_SEGMENTS, *critic_only]
         elif not isinstance(privileged_segments, (list, tuple)) or not all(
             isinstance(s, str) for s in privileged_segments
