@@ -1,4 +1,4 @@
-"""train.py --teacher (TPPO, issue 14): distilling the shared climb run into a depth student, resuming it, and the
+"""train.py --teacher (TPPO, issue 14): distilling the shared climb run into a depth student, and the
 misuse that stops with one error line."""
 
 import json
@@ -22,7 +22,7 @@ def climb_teacher(root) -> str:
     return str(hard)
 
 
-def test_distil_the_climb_run_into_a_depth_student_and_resume(climb_root, tmp_path):
+def test_distil_the_climb_run_into_a_depth_student(climb_root, tmp_path):
     root = tmp_path / "logs"
     shutil.copytree(climb_root, root)
     teacher = climb_teacher(root)
@@ -34,11 +34,8 @@ def test_distil_the_climb_run_into_a_depth_student_and_resume(climb_root, tmp_pa
     assert config["algorithm"]["class_name"] == "TPPO" and config["algorithm"]["teacher_run"] == teacher
     assert "forward_depth" in config["obs_segments"] and "engaging_block" not in config["obs_segments"]
     assert (student / "model_1.pt").is_file()
-    resumed = run_script(
-        "train", *args, *SMALL_STUDENT, "--resume", "--load_run", student.name, log_root=root, timeout=900
-    )
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert "at iteration 1" in resumed.stdout
+    # Resuming (the schedule continues, the teacher is rebuilt, not loaded) is tested on the learner alone in
+    # tests/st_rl/algorithms/test_tppo.py: a second climb training here would cost the suite another minute.
 
 
 @pytest.mark.parametrize(
