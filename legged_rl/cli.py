@@ -29,7 +29,7 @@ from legged_env.config import load_yaml, merge_strict
 from legged_env.errors import ConfigError as EnvConfigError
 from legged_env.tasks import TaskSpec, get_task
 from st_rl.runners.config import resolve_train_cfg
-from st_rl.utils.checkpoint import get_load_path
+from st_rl.utils.checkpoint import checkpoint_iteration, get_load_path  # noqa: F401  (cli.checkpoint_iteration)
 from st_rl.utils.config import ConfigError
 from st_rl.utils.errors import CheckpointError, NonFiniteError
 
@@ -443,11 +443,6 @@ def check_policy_fits(policy, env, path: str) -> None:
     bad = [f"{k} {want[k]} (env) vs {have[k]} (checkpoint)" for k in want if want[k] != have[k]]
     if bad:
         raise CheckpointError(f"checkpoint {path} does not fit the environment: {', '.join(bad)}")
-
-
-def checkpoint_iteration(path: str) -> int:
-    """``.../model_150.pt`` -> 150."""
-    return int(os.path.basename(path)[len("model_") : -len(".pt")])
 
 
 def resolve_motion_files(files: list[str], where: str) -> list[str]:

@@ -62,7 +62,7 @@ from st_rl.modules.encoder_actor_critic import EncoderActorCriticMixin
 from st_rl.modules.registry import POLICY_CLASSES, build_policy, load_policy_from_run
 from st_rl.modules.visual_actor_critic import VisualActorCriticMixin
 from st_rl.storage.rollout_storage import Batch
-from st_rl.utils.checkpoint import get_load_path
+from st_rl.utils.checkpoint import checkpoint_iteration, get_load_path
 from st_rl.utils.config import ConfigError
 from st_rl.utils.obs_segments import Segments, get_obs_slice, segments_num_obs
 from st_rl.utils.trajectories import unpad_trajectories
@@ -311,7 +311,7 @@ class TPPO(PPO):
             factor = 1.0
         else:
             try:
-                teacher = load_policy_from_run(self.teacher_run, _iteration(checkpoint_path), self.device)
+                teacher = load_policy_from_run(self.teacher_run, checkpoint_iteration(checkpoint_path), self.device)
             except Exception as e:  # config, checkpoint and state-dict errors: one line naming the run
                 first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
                 raise ConfigError(f"{where}: cannot load the teacher: {first}") from e
@@ -378,7 +378,10 @@ class TPPO(PPO):
     def teacher_actions(self, obs: torch.Tensor, critic_obs: torch.Tensor) -> torch.Tensor:
         """The teacher's actions ``(N, A)`` in the env's action scale for ``obs`` ``(N, O)`` and the privileged
         observation ``critic_obs`` ``(N, C)``; advances a recurrent teacher's memory."""
-        return self.teacher.act_inference(self._teacher_obs(obs, critic_obs)) * self._teacher_scale
+        return self._teacher_act(self._teacher_obs(obs, critic_obs))
+
+    def _teacher_act(self, teacher_obs: torch.Tensor) -> torch.Tensor:
+        return self.teacher.act_inference(teacher_obs) * self._teacher_scale
 
     def _teacher_obs(self, obs: torch.Tensor, critic_obs: torch.Tensor) -> torch.Tensor:
         x = torch.cat([obs, critic_obs], dim=-1) if self._teacher_reads_privileged else obs
@@ -388,7 +391,8 @@ class TPPO(PPO):
         """The executed actions ``(N, A)``: per env the teacher's with probability ``teacher_act_prob``, else the
         student's; records the transition (with the teacher's actions as labels)."""
         student_actions = super().act(obs, critic_obs) if self.using_ppo else self._act_student(obs, critic_obs)
-        teacher_actions = self.teacher_actions(obs, critic_obs)
+        teacher_obs = self._teacher_obs(obs, critic_obs)
+        teacher_actions = self._teacher_act(teacher_obs)
         use_teacher = torch.rand(obs.shape[0], 1, device=self.device) < self.teacher_act_prob
         actions = torch.where(use_teacher, teacher_actions, student_actions)
         transition = self.transition
@@ -396,7 +400,6 @@ class TPPO(PPO):
         transition.actions_log_prob = self.policy.get_actions_log_prob(actions).detach()
         transition.labels = {TEACHER_ACTIONS: teacher_actions}
         if self.latent_pairs:
-            teacher_obs = self._teacher_obs(obs, critic_obs)
             for student_name, teacher_name in self.latent_pairs:
                 latent = encoder_latent(self.teacher, teacher_obs, teacher_name)
                 transition.labels[TEACHER_LATENT + student_name] = latent
@@ -490,8 +493,3 @@ class TPPO(PPO):
         means["teacher_act_prob"] = self.teacher_act_prob
         means["teacher_act_fraction"] = fraction
         return means
-
-
-def _iteration(checkpoint_path: str) -> int:
-    """``.../model_150.pt`` -> 150."""
-    return int(os.path.basename(checkpoint_path)[len("model_") : -len(".pt")])

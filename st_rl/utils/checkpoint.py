@@ -49,6 +49,11 @@ def read_checkpoint(path: str, device: torch.device) -> dict:
     return checkpoint
 
 
+def checkpoint_iteration(path: str) -> int:
+    """``.../model_150.pt`` -> 150."""
+    return int(os.path.basename(path)[len("model_") : -len(".pt")])
+
+
 def get_load_path(root: str, load_run: str | int | None = -1, checkpoint: int = -1) -> str:
     """Path of a checkpoint under ``root`` (``logs/<experiment>``), legged_gym style.
 
