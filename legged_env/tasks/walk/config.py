@@ -49,6 +49,8 @@ def default_config() -> dict:
             "lin_vel_y": [-0.5, 0.5],
             "ang_vel_yaw": [-1.0, 1.0],
             "zero_below": 0.2,
+            # fraction of sampled commands that turn in place (vx = vy = 0); 0: only those below zero_below
+            "turn_in_place_fraction": 0.0,
         },
         "observations": {
             "actor": {k: dict(v) for k, v in ACTOR_SEGMENTS.items()},
@@ -58,6 +60,9 @@ def default_config() -> dict:
             "amp": {},
         },
         "noise": {"enabled": True, "level": 1.0},
+        # [lo, hi] policy steps (dt 0.02 s) by which the actor's IMU and joint readings (DELAYED_QUANTITIES of the
+        # task) lag, drawn per env at every reset; the critic reads them on time (legged_env/core/sensors.py)
+        "proprio_latency_steps": [0, 0],
         "rewards": {
             "scales": {
                 "tracking_lin_vel": 1.0,

@@ -27,6 +27,9 @@ class WalkTask(LeggedEnv):
                 f"env.terminations.contact_geoms in {source}: unknown group '{bad[0]}' "
                 f"(valid: {', '.join(_CONTACT_GROUPS)})"
             )
+        frac = cfg["commands"].get("turn_in_place_fraction", 0.0)  # climb's commands are forward only
+        if not 0.0 <= frac <= 1.0:
+            raise ConfigError(f"env.commands.turn_in_place_fraction in {source}: {frac} is not in [0, 1]")
         super().__init__(cfg, num_envs, seed, source)
         self.kinematics = load_kinematics(self.robot.XML_PATH)
         m = self.mj_model
@@ -103,10 +106,13 @@ class WalkTask(LeggedEnv):
         c = self.cfg["commands"]
         lo = jnp.array([c["lin_vel_x"][0], c["lin_vel_y"][0], c["ang_vel_yaw"][0]])
         hi = jnp.array([c["lin_vel_x"][1], c["lin_vel_y"][1], c["ang_vel_yaw"][1]])
-        cmd = jax.random.uniform(rng, (3,), minval=lo, maxval=hi)
-        # Tiny planar commands become exact zeros so the policy also learns to stand still.
+        rng_cmd, rng_turn = jax.random.split(rng)
+        cmd = jax.random.uniform(rng_cmd, (3,), minval=lo, maxval=hi)
+        # Tiny planar commands become exact zeros so the policy also learns to stand still, and a fraction of the
+        # commands are turning in place (vx = vy = 0, the yaw rate as drawn): the uniform draw alone gives ~6%.
         small = jnp.linalg.norm(cmd[:2]) < c["zero_below"]
-        return cmd.at[:2].set(jnp.where(small, 0.0, cmd[:2]))
+        in_place = small | (jax.random.uniform(rng_turn) < c["turn_in_place_fraction"])
+        return cmd.at[:2].set(jnp.where(in_place, 0.0, cmd[:2]))
 
     def reset_task_info(self, rng: jax.Array, info: dict) -> dict:
         return {

@@ -1,5 +1,6 @@
 """Walk task: standing under the default PD targets, foot contacts against MuJoCo, terminations, rewards."""
 
+import copy
 import math
 
 import jax
@@ -8,7 +9,9 @@ import mujoco
 import numpy as np
 import pytest
 
+from legged_env.errors import ConfigError
 from legged_env.robots.go1 import constants as go1
+from legged_env.tasks.walk import config as walk_config
 from legged_env.tasks.walk import rewards as R
 from tests.legged_env.envs import segment_slices
 
@@ -171,6 +174,28 @@ def test_sampled_commands_lie_in_ranges_and_small_planar_ones_are_zero(walk_env)
     planar = np.linalg.norm(cmds[:, :2], axis=1)
     assert np.all((planar == 0.0) | (planar >= c["zero_below"]))
     assert 0 < np.sum(planar == 0.0) < len(cmds)
+
+
+def test_turn_in_place_fraction_zeroes_planar_commands_of_that_fraction(walk_env):
+    env = copy.copy(walk_env)
+    env.cfg = {**walk_env.cfg, "commands": {**walk_env.cfg["commands"], "zero_below": 0.0}}
+    keys = jax.random.split(jax.random.PRNGKey(4), 4000)
+    for frac in (0.0, 0.5):
+        env.cfg["commands"]["turn_in_place_fraction"] = frac
+        cmds = np.asarray(jax.vmap(env._sample_commands)(keys))
+        in_place = np.all(cmds[:, :2] == 0.0, axis=1)
+        assert np.mean(in_place) == pytest.approx(frac, abs=0.03)
+        if frac:  # the yaw rate is still drawn over its range
+            assert np.mean(np.abs(cmds[in_place, 2]) > 0.5) == pytest.approx(0.5, abs=0.05)
+
+
+def test_turn_in_place_fraction_outside_zero_one_is_a_config_error():
+    from legged_env.tasks.walk.task import WalkTask
+
+    cfg = walk_config.default_config()
+    cfg["commands"]["turn_in_place_fraction"] = 1.5
+    with pytest.raises(ConfigError, match=r"env.commands.turn_in_place_fraction in x.yaml: 1.5 is not in \[0, 1\]"):
+        WalkTask(cfg, num_envs=2, source="x.yaml")
 
 
 # ---------------------------------------------------------------------------------------------- reward functions
