@@ -276,7 +276,12 @@ class LeggedEnv:
         """(actor obs, critic obs, AMP obs ``(0,)`` when the task has no AMP group) of one env."""
         q = self.obs_quantities(qpos, qvel, info, foot_contacts)
         amp = self.amp_obs(q) if self.amp_obs is not None else jnp.zeros(0)
-        return self.actor_obs(q, rng, self.noise_level), self.critic_obs(q), amp
+        return self.actor_obs(self.actor_quantities(q, info), rng, self.noise_level), self.critic_obs(q), amp
+
+    def actor_quantities(self, q: dict, info: dict) -> dict:
+        """The quantities as the robot's sensors report them to the actor (e.g. late); the critic and AMP groups
+        read ``q``. Default: ``q``."""
+        return q
 
     def reward_sums_zero(self) -> dict:
         return {name: jnp.zeros(()) for name in self.rewards.names}

@@ -72,8 +72,14 @@ CLIMB_SETS = (
     f"env.forward_depth.resolution=[{DEPTH_HW[0]},{DEPTH_HW[1]}]",
     "env.observations.critic.forward_depth={scale: 1.0}",
 )
-# On top of CLIMB_SETS: virtual obstacles, levels that never move, the depth image 2 policy steps late.
-SOFT_SETS = ("env.terrain.virtual_obstacles=true", "env.terrain.curriculum=false", "env.forward_depth.latency_steps=2")
+# On top of CLIMB_SETS: virtual obstacles, levels that never move, the depth image and the actor's proprioception
+# 2 policy steps late.
+SOFT_SETS = (
+    "env.terrain.virtual_obstacles=true",
+    "env.terrain.curriculum=false",
+    "env.forward_depth.latency_steps=[2,2]",
+    "env.proprio_latency_steps=[2,2]",
+)
 
 
 def climb_config(num_envs: int, *sets: str) -> dict:

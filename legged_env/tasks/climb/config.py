@@ -8,9 +8,11 @@ Observable quantities (segments) beyond walk's (legged_env/tasks/walk/task.py):
 - ``height_scan`` (1, num_x, num_y): terrain height minus base height (m, clipped to +-clip) on a
   grid in the yaw-aligned base frame, from the track's own geometry (no ray casts).
 - ``forward_depth`` (1, H, W): z-depth image (m, clipped to max_range; rays that hit nothing read
-  max_range) of a camera on the trunk's front, by analytic ray-box casting; ``latency_steps`` > 0
-  delays it by that many policy steps (blank = max_range until the first frame arrives).
-  Not in the default observations (it costs; see scripts/benchmark.py --task=climb).
+  max_range) of a camera on the trunk's front, by analytic ray-box casting, through a camera model
+  (legged_env/core/sensors.py): latency, frame period, noise, missing pixels, near/far clipping, each
+  a range sampled per env at every reset (blank = max_range until the first frame arrives). The defaults
+  are an ideal camera: the clean image of the observed pose. Not in the default observations (it
+  costs; see scripts/benchmark.py --task=climb).
 - ``base_rpy`` (3,): roll, pitch, yaw (rad; ZYX Euler angles) of the base relative to the track frame (the
   world frame: the track runs along +x), what an IMU plus a heading estimate give.
 - ``wall_distance`` (2,): horizontal distance (m) from the base centre to the inner face of the left (+y) and
@@ -67,7 +69,13 @@ def default_config() -> dict:
                 "position": [0.28, 0.0, 0.04],  # camera in the trunk frame (m)
                 "pitch": 0.5,  # down from the trunk's x axis (rad)
                 "max_range": 2.0,
-                "latency_steps": 0,
+                # the camera model, each [lo, hi] drawn per env at every reset (legged_env/core/sensors.py); ideal:
+                "latency_steps": [0, 0],  # policy steps from capture to observation (dt 0.02 s)
+                "frame_period_steps": [1, 1],  # a new frame every P policy steps (5: 10 Hz), random phase
+                "noise_std": [0.0, 0.0],  # m at 1 m depth, grows with depth squared
+                "missing_prob": [0.0, 0.0],  # per pixel: reads 0 (no data)
+                "near_clip": [0.0, 0.0],  # m: closer reads 0
+                "far_clip": None,  # [lo, hi] m (<= max_range): farther reads max_range (no return); None: max_range
             },
         }
     )

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import mujoco
 import numpy as np
 
-from legged_env.core import contacts, symmetry
+from legged_env.core import contacts, sensors, symmetry
 from legged_env.core.math import quat_rotate, quat_to_rpy
 from legged_env.errors import ConfigError
 from legged_env.tasks.climb.rewards import REWARDS
@@ -30,6 +30,7 @@ class ClimbTask(WalkTask):
     """Obstacle-track climbing. Quantities: walk's plus those in ``legged_env/tasks/climb/config.py``."""
 
     reward_functions = REWARDS
+    DELAYED_QUANTITIES = (*WalkTask.DELAYED_QUANTITIES, "base_rpy")
 
     def __init__(self, cfg: dict, num_envs: int, seed: int = 0, source: str = "<config>"):
         self.track = tracks.TrackSpec(cfg["terrain"])
@@ -44,9 +45,9 @@ class ClimbTask(WalkTask):
         self.depth_hw = tuple(int(v) for v in fd["resolution"])
         if len(self.depth_hw) != 2 or min(self.depth_hw) < 1:
             raise ConfigError(f"env.forward_depth.resolution in {source} must be [H, W] >= 1, got {fd['resolution']}")
-        self.depth_latency = int(fd["latency_steps"])
-        if self.depth_latency < 0:
-            raise ConfigError(f"env.forward_depth.latency_steps in {source} must be >= 0, got {self.depth_latency}")
+        # the camera model (legged_env/core/sensors.py): latency, frame rate, noise, missing pixels, range limits
+        self.camera_ranges = sensors.camera_ranges(fd, source)
+        self.depth_history = self.camera_ranges["latency_steps"][1] + 1
         self.depth_dirs = jnp.asarray(
             raycast.camera_ray_dirs(
                 *self.depth_hw, np.radians(fd["horizontal_fov_deg"]), np.radians(fd["vertical_fov_deg"])
@@ -55,6 +56,8 @@ class ClimbTask(WalkTask):
         obs_cfg = cfg["observations"]
         # The depth image is rendered only when an observation group uses it (it is the costly quantity).
         self.uses_depth = any("forward_depth" in (obs_cfg.get(g) or {}) for g in ("actor", "critic", "amp"))
+        # An ideal camera (the defaults) is the clean image of the observed pose; any other is kept in the state.
+        self.depth_pipeline = self.uses_depth and not sensors.camera_is_ideal(self.camera_ranges, fd["max_range"])
         super().__init__(cfg, num_envs, seed, source)
         ids = [
             mujoco.mj_name2id(self.mj_model, mujoco.mjtObj.mjOBJ_GEOM, f"{tracks.BOX_PREFIX}{k}")
@@ -117,12 +120,12 @@ class ClimbTask(WalkTask):
         out = super().reset_task_info(k_walk, info)
         out["track"] = self.track.sample(k_track, info["level"])
         out["max_x"] = jnp.zeros(())
-        if self.uses_depth and self.depth_latency > 0:
-            # the last latency + 1 images, oldest first; the observation reads the oldest (latency steps old)
+        if self.depth_pipeline:
+            # this episode's camera, its last clean images (oldest first) and the frame the policy sees: blank
             max_range = self.cfg["forward_depth"]["max_range"]
-            # float32, not weak: the step returns a float32 buffer, and a weak one here would make it compile twice
-            blank = jnp.full((self.depth_latency + 1, *self.depth_hw), max_range, dtype=jnp.float32)
-            out["depth_buffer"] = blank
+            out["depth_camera"] = sensors.sample_camera(jax.random.fold_in(rng, 7), self.camera_ranges)
+            out["depth_buffer"] = sensors.blank_images(self.depth_history, self.depth_hw, max_range)
+            out["depth_frame"] = sensors.blank_images(1, self.depth_hw, max_range)[0]
         return out
 
     # ------------------------------------------------------------------ quantities
@@ -181,7 +184,7 @@ class ClimbTask(WalkTask):
         q["engaging_block"] = self.track.engaging_block(info["track"], qpos[0])
         q["height_scan"] = tracks.height_scan(boxes, self.scan_points, qpos[:3], yaw, self.cfg["height_scan"]["clip"])
         if self.uses_depth:
-            image = info["depth_buffer"][0] if self.depth_latency > 0 else self.render_depth(qpos, info)
+            image = info["depth_frame"] if self.depth_pipeline else self.render_depth(qpos, info)
             q["forward_depth"] = image[None]
         q["curriculum_level"] = info["level"].astype(jnp.float32)[None]
         q["obstacle_height"] = self.track.level_height(info["level"])[None]
@@ -220,7 +223,7 @@ class ClimbTask(WalkTask):
             obstacles_cleared=self.track.cleared(track, max_x).astype(jnp.float32),
             collision_count=jnp.sum(q["leg_contacts"]) + q["hip_contact"] + q["trunk_contact"],
         )
-        if self.uses_depth and self.depth_latency > 0:
+        if self.depth_pipeline:
             q["rendered_depth"] = self.render_depth(data.qpos, info)
         return q
 
@@ -238,7 +241,15 @@ class ClimbTask(WalkTask):
     def update_task_info(self, info: dict, q: dict) -> dict:
         info = {**super().update_task_info(info, q), "max_x": q["max_x"]}
         if "rendered_depth" in q:
-            info["depth_buffer"] = jnp.concatenate([info["depth_buffer"][1:], q["rendered_depth"][None]])
+            info["depth_buffer"], info["depth_frame"] = sensors.camera_step(
+                info["depth_buffer"],
+                info["depth_frame"],
+                info["depth_camera"],
+                q["rendered_depth"],
+                info["step"],
+                jax.random.fold_in(info["rng"], 3),
+                self.cfg["forward_depth"]["max_range"],
+            )
         return info
 
     # ------------------------------------------------------------------ metrics

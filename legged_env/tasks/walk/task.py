@@ -4,7 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from legged_env.core import contacts, symmetry
+from legged_env.core import contacts, sensors, symmetry
 from legged_env.core.legged_env import LeggedEnv
 from legged_env.core.math import quat_rotate_inverse
 from legged_env.errors import ConfigError
@@ -19,6 +19,8 @@ class WalkTask(LeggedEnv):
     """Velocity-command tracking. Observable quantities are listed in :meth:`quantity_shapes`."""
 
     reward_functions = REWARDS
+    # what the IMU and the joint encoders give: late by env.proprio_latency_steps in the actor's observation
+    DELAYED_QUANTITIES = ("base_lin_vel", "base_ang_vel", "projected_gravity", "dof_pos", "dof_vel")
 
     def __init__(self, cfg: dict, num_envs: int, seed: int = 0, source: str = "<config>"):
         bad = sorted(set(cfg["terminations"]["contact_geoms"]) - set(_CONTACT_GROUPS))
@@ -30,7 +32,12 @@ class WalkTask(LeggedEnv):
         frac = cfg["commands"].get("turn_in_place_fraction", 0.0)  # climb's commands are forward only
         if not 0.0 <= frac <= 1.0:
             raise ConfigError(f"env.commands.turn_in_place_fraction in {source}: {frac} is not in [0, 1]")
+        where = f"env.proprio_latency_steps in {source}"
+        self.proprio_latency = sensors.value_range(cfg["proprio_latency_steps"], where, True, 0)
         super().__init__(cfg, num_envs, seed, source)
+        shapes = self.quantity_shapes()
+        self.delayed_shapes = {n: shapes[n] for n in self.DELAYED_QUANTITIES}
+        self.delayed_size = sum(int(np.prod(s)) for s in self.delayed_shapes.values())
         self.kinematics = load_kinematics(self.robot.XML_PATH)
         m = self.mj_model
         self.foot_radius = jnp.array(m.geom_size[self.foot_geoms, 0])
@@ -115,11 +122,30 @@ class WalkTask(LeggedEnv):
         return cmd.at[:2].set(jnp.where(in_place, 0.0, cmd[:2]))
 
     def reset_task_info(self, rng: jax.Array, info: dict) -> dict:
-        return {
+        out = {
             "commands": self._sample_commands(rng),
             "feet_air_time": jnp.zeros(4),
             "last_contacts": jnp.zeros(4, dtype=bool),
         }
+        lo, hi = self.proprio_latency
+        if hi > 0:  # this episode's latency and the last hi + 1 readings, oldest first
+            out["proprio_latency"] = jax.random.randint(jax.random.fold_in(rng, 11), (), lo, hi + 1, dtype=jnp.int32)
+            out["proprio_buffer"] = jnp.zeros((hi + 1, self.delayed_size), jnp.float32)
+        return out
+
+    def _delayed_flat(self, q: dict) -> jax.Array:
+        return jnp.concatenate([jnp.ravel(q[n]) for n in self.delayed_shapes]).astype(jnp.float32)
+
+    def actor_quantities(self, q: dict, info: dict) -> dict:
+        if self.proprio_latency[1] == 0:
+            return q
+        flat = sensors.delayed(info["proprio_buffer"], info["proprio_latency"], info["step"], self._delayed_flat(q))
+        out, start = dict(q), 0
+        for name, shape in self.delayed_shapes.items():
+            size = int(np.prod(shape))
+            out[name] = flat[start : start + size].reshape(shape)
+            start += size
+        return out
 
     # ------------------------------------------------------------------ quantities
     def obs_quantities(self, qpos, qvel, info: dict, foot_contacts) -> dict:
@@ -195,10 +221,13 @@ class WalkTask(LeggedEnv):
         rng, key = jax.random.split(info["rng"])
         resample = info["step"] % self.resample_steps == 0
         commands = jnp.where(resample, self._sample_commands(key), info["commands"])
-        return {
+        out = {
             **info,
             "rng": rng,
             "commands": commands,
             "feet_air_time": q["feet_air_time"] * ~q["feet_contact_filt"],
             "last_contacts": q["foot_contacts"] > 0.5,
         }
+        if self.proprio_latency[1] > 0:
+            out["proprio_buffer"] = jnp.concatenate([info["proprio_buffer"][1:], self._delayed_flat(q)[None]])
+        return out

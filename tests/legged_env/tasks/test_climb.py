@@ -470,6 +470,44 @@ def test_forward_depth_latency_is_two_steps(latency_record):
         np.testing.assert_allclose(observed[t], rendered[t - 2], atol=1e-4, err_msg=f"step {t + 1}")
 
 
+def actor_segment(env, obs, name: str) -> np.ndarray:
+    """``(num_envs, *shape)`` segment ``name`` of a flat actor observation (divided by its scale)."""
+    sl = segment_slices(env.actor_obs.segments)[name]
+    scale = float(env.cfg["observations"]["actor"][name].get("scale", 1.0))
+    return np.asarray(obs)[:, sl].reshape(-1, *env.actor_obs.segments[name]) / scale
+
+
+def test_proprioception_reaches_the_actor_two_steps_late_and_the_critic_on_time(soft_env, soft_start):
+    assert set(soft_env.DELAYED_QUANTITIES) == {
+        "base_lin_vel",
+        "base_ang_vel",
+        "projected_gravity",
+        "dof_pos",
+        "dof_vel",
+        "base_rpy",
+    }
+    init = soft_start[0]
+    for name in ("base_rpy", "dof_pos"):  # the reset observation: nothing older exists
+        np.testing.assert_array_equal(actor_segment(soft_env, init.obs, name), segment(soft_env, init.critic_obs, name))
+    state = place(soft_env, init, {}, info={"track": batched_track(DET_TRACK, 4)})
+    actor, critic = [], []
+    for t in range(5):  # a new heading, height and joint target every step: each step's readings differ
+        poses = {i: (0.1 + 0.05 * i, 0.0, 0.36 + 0.01 * t, quat(yaw=0.05 * t)) for i in range(4)}
+        actions = np.full((4, soft_env.num_actions), 0.2 * t, np.float32)
+        state = step(soft_env, place(soft_env, state, poses), actions)
+        assert not bool(state.done.any())
+        actor.append({n: actor_segment(soft_env, state.obs, n) for n in ("base_rpy", "dof_pos", "base_ang_vel")})
+        critic.append({n: segment(soft_env, state.critic_obs, n) for n in ("base_rpy", "dof_pos", "base_ang_vel")})
+    for name in ("base_rpy", "dof_pos", "base_ang_vel"):
+        assert np.abs(critic[3][name] - critic[2][name]).max() > 1e-3, name
+        for t in range(5):  # steps 1 and 2 see step 1's readings (the episode's oldest), step s >= 3 step s - 2's
+            np.testing.assert_allclose(actor[t][name], critic[max(t - 2, 0)][name], atol=1e-6, err_msg=f"{name} {t}")
+    # not delayed: the command and the obstacle ahead
+    np.testing.assert_array_equal(
+        actor_segment(soft_env, state.obs, "commands"), segment(soft_env, state.critic_obs, "commands")
+    )
+
+
 # ---------------------------------------------------------------------------------------------- 5. engaging_block
 def test_engaging_block_of_known_positions():
     spec = tracks.TrackSpec(get_task("climb").default_config()["terrain"])  # pass_margin 0.4, length 1.2
