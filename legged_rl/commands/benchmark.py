@@ -111,12 +111,18 @@ def time_to_walk(args, spec, cfg: dict) -> int:
         extra += ["--max_iterations", str(args.max_iterations)]
     if args.train_nproc is not None:
         extra += ["--nproc", args.train_nproc]
-    cmd = ttw.train_command(spec.name, seed, args.log_root, args.eval_every, extra)
-    start, stdout, _ = ttw.run_training(cmd, args.train_timeout_s, ttw.checkout_options(args.train_checkout))
-    match = re.search(r"\| logs (\S+)", stdout)
-    if match is None:
-        raise RuntimeError(f"no run directory in the training output: {stdout[-500:]}")
-    run_dir = match.group(1)
+    if args.eval_run:  # a run trained earlier: its clock starts when it wrote config.json (start-up before: lost)
+        cmd, run_dir = None, args.eval_run
+        start = os.path.getmtime(os.path.join(run_dir, "config.json")) if os.path.isdir(run_dir) else 0.0
+        if not ttw.checkpoints(run_dir):
+            raise cli.CheckpointError(f"--eval_run {run_dir}: no model_<iteration>.pt checkpoints there")
+    else:
+        cmd = ttw.train_command(spec.name, seed, args.log_root, args.eval_every, extra)
+        start, stdout, _ = ttw.run_training(cmd, args.train_timeout_s, ttw.checkout_options(args.train_checkout))
+        match = re.search(r"\| logs (\S+)", stdout)
+        if match is None:
+            raise RuntimeError(f"no run directory in the training output: {stdout[-500:]}")
+        run_dir = match.group(1)
     saved = ttw.checkpoints(run_dir)
     train_wall_s = max(os.path.getmtime(p) for _, p in saved) - start
     run_cfg = cli.read_run_config(run_dir)
@@ -157,7 +163,8 @@ def time_to_walk(args, spec, cfg: dict) -> int:
     result = {
         "task": spec.name,
         "seed": seed,
-        "train_command": " ".join(cmd[3:]),
+        "train_command": " ".join(cmd[3:]) if cmd else None,
+        "clock_start": "config.json written (--eval_run)" if args.eval_run else "training launched",
         "train_checkout": os.path.abspath(args.train_checkout) if args.train_checkout else None,
         "run_dir": run_dir,
         "train_wall_s": round(train_wall_s, 1),
@@ -359,6 +366,12 @@ def run() -> None:
     )
     parser.add_argument(
         "--train_timeout_s", type=cli.positive_float, default=7200.0, help="--time_to_walk: training time limit"
+    )
+    parser.add_argument(
+        "--eval_run",
+        default=None,
+        metavar="RUN_DIR",
+        help="--time_to_walk: evaluate this run's checkpoints instead of training (times count from its config.json)",
     )
     parser.add_argument(
         "--referee",

@@ -88,6 +88,10 @@ BAD_VALUES = [
     (("benchmark", "--sizes", "16,0"), ["--sizes", "'16,0'"]),
     (("benchmark", "--ppo_envs", "8", "--set", "algorithm.num_mini_batches=500"), ["--ppo_envs 8", "192 samples"]),
     (("record_motion", "--load_run", "-1", "--seconds", "0"), ["--seconds", "'0'"]),
+    (
+        ("benchmark", "--task=walk", "--time_to_walk", "--eval_run", "no/such/run"),
+        ["--eval_run no/such/run", "no model_<iteration>.pt"],
+    ),
 ]
 
 
