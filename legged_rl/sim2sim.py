@@ -17,6 +17,8 @@ Both use the joints' MJCF damping, frictionloss and armature (the nominal, publi
 The climb track (``legged_env/terrain/tracks.py``) is rebuilt here in numpy from ``policy.json["env"]`` (that
 module imports JAX): same sampling rules, same geometry, same observation formulas (``engaging_block``,
 ``height_scan``, ``wall_distance``, ``base_rpy``), checked against the env by ``tests/legged_env/test_sim2sim*.py``.
+A ``forward_depth`` image comes from MuJoCo's own renderer (``legged_rl/sim2sim_sensors.py``: a camera on the trunk,
+the terrain only, the run's camera model), and ``env.proprio_latency_steps`` delays the IMU and joint readings.
 """
 
 import json
@@ -28,11 +30,24 @@ import numpy as np
 
 from legged_env.robots import get_robot
 from legged_env.terrain.engaging_block import ENGAGING_BLOCK_SIZE, OBSTACLE_TYPES
+from legged_rl.sim2sim_sensors import (
+    DELAYED_SEGMENTS,
+    TERRAIN_GROUP,
+    CameraModel,
+    Delayed,
+    DepthRenderer,
+    add_depth_camera,
+    camera_is_ideal,
+    camera_ranges,
+    half_up,
+    sample_camera,
+    value_range,
+)
 
 POLICY_FILES = ("policy.pt", "policy.onnx")
 PHYSICS = ("referee", "training")
 WALK_SEGMENTS = ("base_lin_vel", "base_ang_vel", "projected_gravity", "commands", "dof_pos", "dof_vel", "last_actions")
-CLIMB_SEGMENTS = ("base_rpy", "wall_distance", "engaging_block", "height_scan")
+CLIMB_SEGMENTS = ("base_rpy", "wall_distance", "engaging_block", "height_scan", "forward_depth")
 CONTACT_GROUPS = ("trunk", "hip", "thigh", "calf", "foot")  # trunk: trunk and head geoms
 
 # tracks.py's names and constants (the track geoms of the training model)
@@ -251,8 +266,9 @@ class MujocoDeployment:
         friction: sliding friction of every contact in the referee (default: the MJCF floor's).
         perturbed: as play.py's ``--perturbed``: the actor's observation noise (``env.observations.actor``
             noise x ``env.noise.level``, uniform) and velocity pushes (``env.domain_rand.push_interval_s``,
-            ``push_vel_xy``), drawn from ``seed``.
-        seed: the perturbations' random numbers.
+            ``push_vel_xy``), drawn from ``seed``; the depth camera's model and the proprioception latency drawn per
+            episode from their ranges (nominal: the middle of each range).
+        seed: the perturbations' and the depth camera's random numbers.
     """
 
     def __init__(
@@ -274,8 +290,6 @@ class MujocoDeployment:
         self.env_cfg = env_cfg if env_cfg is not None else self.meta.get("env", {})
         self.task = self.meta.get("task", "walk")
         names = [s["name"] for s in self.meta["obs_segments"]]
-        if "forward_depth" in names:
-            raise ValueError("segment forward_depth (a rendered depth image) is not modelled by sim2sim yet")
         climb = "terrain" in self.env_cfg
         if self.task == "climb" and not climb:
             raise ValueError("policy.json has no env section to rebuild the climb track from: export the run again")
@@ -288,6 +302,9 @@ class MujocoDeployment:
         path = os.path.join(export_dir, policy_file)
         if not os.path.isfile(path):
             raise ValueError(f"no {policy_file} in {export_dir} (exports before ONNX support have only policy.pt)")
+        self.uses_depth = "forward_depth" in names
+        if self.uses_depth:
+            self._check_depth_segment()
         self.policy = load_exported_policy(path)
         self.robot = get_robot(self.meta["robot"])
         self.track_spec = Track(self.env_cfg["terrain"]) if climb else None
@@ -334,6 +351,53 @@ class MujocoDeployment:
             self.box_geoms = np.array(gid)
             self.collider_geom = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_GEOM, COLLIDER)  # -1 in the referee
             self.set_track(self.track_spec.sample(np.random.default_rng(0), 0))
+        self._init_sensors(names, seed)
+
+    def _check_depth_segment(self) -> None:
+        fd = self.env_cfg["forward_depth"]
+        shape = next(s["shape"] for s in self.meta["obs_segments"] if s["name"] == "forward_depth")
+        if list(shape) != [1, *fd["resolution"]]:
+            raise ValueError(
+                f"segment forward_depth has shape {list(shape)} but env.forward_depth.resolution is "
+                f"{list(fd['resolution'])}: the image would not be the policy's"
+            )
+
+    def _init_sensors(self, names: list[str], seed: int) -> None:
+        """The depth renderer and camera model, the proprioception latency (legged_rl/sim2sim_sensors.py)."""
+        self.sensor_rng = np.random.default_rng([seed, 1])  # apart from self.rng: perturbed draws stay as they were
+        self.proprio_range = value_range(self.env_cfg.get("proprio_latency_steps", [0, 0]), True)
+        self.delayed_names = [n for n in DELAYED_SEGMENTS if n in names]
+        self.depth_pipeline = False
+        if self.uses_depth:
+            fd = self.env_cfg["forward_depth"]
+            self.depth_renderer = DepthRenderer(self.model, fd)
+            self.camera_ranges = camera_ranges(fd)
+            self.depth_pipeline = not camera_is_ideal(self.camera_ranges, float(fd["max_range"]))
+        self._reset_sensors()
+
+    def _reset_sensors(self) -> None:
+        """A new episode's sensors: nominal, or drawn from their ranges when perturbed."""
+        rng = self.sensor_rng if self.perturbed else None
+        lo, hi = self.proprio_range
+        self.proprio = Delayed(half_up((lo + hi) / 2) if rng is None else int(rng.integers(lo, hi + 1)))
+        if self.depth_pipeline:
+            fd = self.env_cfg["forward_depth"]
+            cam = sample_camera(self.camera_ranges, rng)
+            self.camera = CameraModel(cam, tuple(fd["resolution"]), fd["max_range"], self.sensor_rng)
+
+    def render_depth(self) -> np.ndarray:
+        """``(H, W)`` clean z-depth image [m] of the trunk camera at the current pose (no camera model)."""
+        mujoco.mj_kinematics(self.model, self.data)  # after mj_step the poses are those before its integration
+        mujoco.mj_camlight(self.model, self.data)
+        return self.depth_renderer.render(self.data)
+
+    def _sense(self) -> None:
+        """After policy step ``s`` (physics and pushes done): record the delayed readings and the camera's image."""
+        if self.proprio.latency > 0:
+            rot = _quat_to_mat(self.data.qpos[3:7])
+            self.proprio.push({n: np.array(self.quantity(n, rot), dtype=np.float64) for n in self.delayed_names})
+        if self.depth_pipeline:
+            self.camera.step(self.render_depth())
 
     def _build_model(self, xml_path: str, friction: float | None) -> mujoco.MjModel:
         if self.track_spec is None:
@@ -352,6 +416,8 @@ class MujocoDeployment:
                 terrain[0] = friction
             for g in spec.geoms:
                 g.contype, g.conaffinity, g.condim, g.friction = 1, 1, 3, terrain
+        if self.uses_depth:
+            self._add_depth_camera(spec)
         model = spec.compile()
         model.opt.timestep = self.meta["sim_dt"]
         solver = self.env_cfg.get("solver")
@@ -380,6 +446,15 @@ class MujocoDeployment:
             field[dofs] *= min(max(1.0, lo), hi)  # the MJCF's value, inside the run's randomisation range
         return model
 
+    def _add_depth_camera(self, spec: mujoco.MjSpec) -> None:
+        """The trunk camera, and the floor in the track's geom group: the renderer draws that group alone, the
+        terrain the env's ray caster sees (a visual attribute: the physics is unchanged)."""
+        spec.geom("floor").group = TERRAIN_GROUP
+        for g in spec.body(self.robot.TRUNK_BODY).find_all("geom"):  # the whole robot
+            if g.group == TERRAIN_GROUP:
+                raise ValueError(f"robot geom {g.name!r} is in geom group {TERRAIN_GROUP}, the terrain's")
+        add_depth_camera(spec, self.robot.TRUNK_BODY, self.env_cfg["forward_depth"])
+
     # ------------------------------------------------------------------ episode setup
     def set_track(self, track: dict) -> None:
         """Puts the robot on ``track`` (``box_x0``, ``box_h``, ``gap``; e.g. an env's ``state.info["track"][i]``)."""
@@ -406,6 +481,7 @@ class MujocoDeployment:
         if track is not None:
             self.set_track(track)
         mujoco.mj_forward(self.model, self.data)
+        self._reset_sensors()
 
     # ------------------------------------------------------------------ observation
     def quantity(self, name: str, rot: np.ndarray | None = None) -> np.ndarray:
@@ -437,13 +513,20 @@ class MujocoDeployment:
             yaw = math.atan2(rot[1, 0], rot[0, 0])  # heading of the base x axis
             clip = self.env_cfg["height_scan"]["clip"]
             return height_scan(self.track_spec.boxes(self.track), self.scan_points, d.qpos[:3], yaw, clip)
+        if name == "forward_depth":  # the camera model's held frame, or an ideal camera's image of this pose
+            return (self.camera.frame if self.depth_pipeline else self.render_depth())[None]
         raise KeyError(name)
 
     def observation(self) -> np.ndarray:
-        """Flat actor observation ``(num_obs,)`` in policy.json's segment order and scales."""
+        """Flat actor observation ``(num_obs,)`` in policy.json's segment order and scales: the sensors' readings
+        (late by the proprioception latency, the camera model's frame)."""
         rot = _quat_to_mat(self.data.qpos[3:7])
+        late = self.proprio.read() or {}
         obs = np.concatenate(
-            [np.ravel(self.quantity(s["name"], rot)) * np.array(s["scale"]) for s in self.meta["obs_segments"]]
+            [
+                np.ravel(late[s["name"]] if s["name"] in late else self.quantity(s["name"], rot)) * np.array(s["scale"])
+                for s in self.meta["obs_segments"]
+            ]
         )
         if self.perturbed:
             obs = obs + self.rng.uniform(-1.0, 1.0, obs.shape) * self.obs_noise
@@ -495,6 +578,7 @@ class MujocoDeployment:
             interval = max(int(round(dr["push_interval_s"] / self.meta["control_dt"])), 1)
             if self.steps % interval == 0:
                 self.data.qvel[:2] += self.rng.uniform(-1.0, 1.0, 2) * dr["push_vel_xy"]
+        self._sense()
         return {"touching": touching, "body_penetration": body_pen, "penetration": pen}
 
 

@@ -12,7 +12,12 @@ a track sampled at its level (``--seed``), with a command vx sampled in ``env.co
 climb metrics (success_rate, obstacles_cleared_per_episode, fall_rate, by_obstacle_height) plus non-foot contacts
 and penetrations.
 
-``--perturbed`` adds the actor's observation noise and the training's velocity pushes, as play.py's does.
+A ``forward_depth`` policy sees a depth image rendered by ``mujoco.Renderer`` (OpenGL: ``MUJOCO_GL=egl`` when unset)
+through the run's camera model, nominal (the middle of each ``env.forward_depth`` range); ``env.proprio_latency_steps``
+delays its IMU and joint readings likewise.
+
+``--perturbed`` adds the actor's observation noise and the training's velocity pushes, as play.py's does, and draws
+the camera model and the proprioception latency per episode from their ranges.
 Both write ``<run>/sim2sim_metrics.json``. ``--set env.KEY=VALUE`` changes the run's env config here (e.g.
 ``--set env.episode_length_s=5``). ``--policy_file policy.onnx`` runs the ONNX export with onnxruntime.
 """
@@ -59,7 +64,7 @@ def main(args) -> int:
             perturbed=args.perturbed,
             seed=0 if args.seed is None else args.seed,
         )
-    except ValueError as e:  # an export this deployment cannot run (e.g. it needs a depth image)
+    except ValueError as e:  # an export this deployment cannot run (a sensor it lacks, no OpenGL for the camera)
         raise cli.CheckpointError(f"export {export_dir}: {e}") from e
     seed = 0 if args.seed is None else args.seed
     info = {
@@ -123,7 +128,8 @@ def run() -> None:
     parser.add_argument(
         "--perturbed",
         action="store_true",
-        help="as play.py --perturbed: the actor's observation noise and the training pushes (default: both off)",
+        help="as play.py --perturbed: the actor's observation noise and the training pushes, the camera model and "
+        "proprioception latency drawn per episode (default: noise and pushes off, nominal sensors)",
     )
     parser.add_argument(
         "--policy_file",
