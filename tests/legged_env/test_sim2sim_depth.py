@@ -324,6 +324,36 @@ def test_camera_ranges_nominal_and_perturbed_draws():
         assert fd[key][0] <= min(values) < max(values) <= fd[key][1], key
 
 
+def test_the_numpy_camera_model_is_the_training_envs():
+    """The same clean images through legged_env/core/sensors.py (JAX, the training env's camera) and the numpy
+    CameraModel give the same frames, step by step, for latencies, frame periods, phases and near/far clipping (no
+    noise or missing pixels: their random draws differ); and the same delayed proprioception."""
+    from legged_env.core import sensors as env_sensors
+
+    fd = {"max_range": MAX, "latency_steps": [0, 3], "near_clip": [0.4, 0.4], "far_clip": [1.2, 1.2]}
+    assert sensors.camera_ranges(fd) == env_sensors.camera_ranges(fd, "<test>")
+    for cam in (_cam(latency=2, period=3, phase=1), _cam(latency=0, period=2, near_clip=0.4, far_clip=1.2)):
+        model = sensors.CameraModel(cam, (H, W), MAX, np.random.default_rng(0))
+        lmax = 3
+        buffer, frame = env_sensors.blank_images(lmax + 1, (H, W), MAX), env_sensors.blank_images(1, (H, W), MAX)[0]
+        jcam = {k: jnp.asarray(v) for k, v in cam.items()}
+        for s in range(1, 10):
+            buffer, frame = env_sensors.camera_step(
+                buffer, frame, jcam, jnp.asarray(_clean(s), jnp.float32), jnp.asarray(s), jax.random.PRNGKey(s), MAX
+            )
+            np.testing.assert_allclose(model.step(_clean(s)), np.asarray(frame), atol=1e-6, err_msg=f"{cam} step {s}")
+    for latency in (0, 1, 3):
+        delayed, history = sensors.Delayed(latency), jnp.zeros((4, 1))
+        for s in range(0, 8):
+            if s >= 1:
+                delayed.push({"x": np.array([float(s)])})
+                history = jnp.concatenate([history[1:], jnp.array([[float(s)]])])
+            late = delayed.read()
+            ours = late["x"] if late is not None else np.array([float(s)])
+            theirs = env_sensors.delayed(history, jnp.asarray(latency), jnp.asarray(s), jnp.array([float(s)]))
+            np.testing.assert_array_equal(ours, np.asarray(theirs), err_msg=f"latency {latency} step {s}")
+
+
 # ---------------------------------------------------------------------------------------------------- deployment
 def _segment(dep: MujocoDeployment, obs: np.ndarray, name: str) -> np.ndarray:
     seg = next(s for s in dep.meta["obs_segments"] if s["name"] == name)
