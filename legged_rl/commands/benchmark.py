@@ -266,14 +266,26 @@ def depth_cost(spec, cfg: dict, env, num_envs: int, args, source: str) -> dict:
     without_rate = time_env_steps(plain_env, args.steps, args.repeats)
     num_boxes = int(cfg["env"]["terrain"]["num_obstacles"]) + 2  # obstacles + side walls
     methods = time_depth_methods(num_envs, height, width, num_boxes, repeats=args.repeats, max_range=fd["max_range"])
-    return {
+    out = {
         "resolution": [height, width],
         "num_envs": num_envs,
+        "camera_model": {k: fd[k] for k in CAMERA_MODEL_KEYS},
         "env_steps_per_s_with_depth": round(with_rate),
         "env_steps_per_s_without_depth": round(without_rate),
         "depth_us_per_env_step": round(1e6 / with_rate - 1e6 / without_rate, 2),
         "ray_cast_methods": methods,
     }
+    if depth_env.env.depth_pipeline:  # a camera model (latency, frame period, noise, ...): its own cost
+        ideal = {k: spec.default_config()["forward_depth"][k] for k in CAMERA_MODEL_KEYS}
+        ideal_cfg = {**cfg["env"], "num_envs": num_envs, "observations": with_depth}
+        ideal_cfg["forward_depth"] = {**fd, **ideal}
+        ideal_env = cli.make_env(spec, ideal_cfg, 0, args.device, source)
+        out["env_steps_per_s_with_ideal_depth"] = round(time_env_steps(ideal_env, args.steps, args.repeats))
+    return out
+
+
+# env.forward_depth keys of the camera model (legged_env/core/sensors.py)
+CAMERA_MODEL_KEYS = ("latency_steps", "frame_period_steps", "noise_std", "missing_prob", "near_clip", "far_clip")
 
 
 def nproc_result(n: int, one: dict, args) -> dict:
