@@ -126,6 +126,8 @@ def time_to_walk(args, spec, cfg: dict) -> int:
     saved = ttw.checkpoints(run_dir)
     train_wall_s = max(os.path.getmtime(p) for _, p in saved) - start
     run_cfg = cli.read_run_config(run_dir)
+    # over today's defaults: a run's config.json from before a key existed lacks it
+    run_env = cli.resolve_env_overrides(spec, run_cfg["env"], [])
     steps_per_iteration = run_cfg["runner"]["num_steps_per_env"] * run_cfg["env"]["num_envs"]
     ckpts = [c for c in saved if c[0] > 0]
 
@@ -136,7 +138,7 @@ def time_to_walk(args, spec, cfg: dict) -> int:
         if name not in envs:
             commands, _ = criteria[name]
             overrides = [f"env.num_envs={args.eval_episodes}", *ttw.NOMINAL, *(commands or [])]
-            env_cfg = cli.resolve_env_overrides(spec, run_cfg["env"], overrides)
+            env_cfg = cli.resolve_env_overrides(spec, run_env, overrides)
             envs[name] = TorchVecEnv(cli.build_task(spec, env_cfg, 0), device=args.device)
         if it not in policies:
             policies.clear()
@@ -158,7 +160,7 @@ def time_to_walk(args, spec, cfg: dict) -> int:
     if args.referee:  # the first checkpoint meeting the joystick criteria (else forward's), exported, in MuJoCo
         index = joystick_index if joystick_index is not None else forward_index
         referee = {"iteration": None} if index is None else referee_check(args, spec, run_dir, ckpts[index][0])
-    env = cli.make_env(spec, run_cfg["env"], 0, args.device, "the run's config.json")
+    env = cli.make_env(spec, run_env, 0, args.device, "the run's config.json")
     rate = time_env_steps(env, args.steps, args.repeats)
     result = {
         "task": spec.name,

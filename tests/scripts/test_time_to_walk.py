@@ -118,3 +118,24 @@ def test_referee_summary_is_the_rms_over_commands_and_no_fall():
     out = ttw.referee_summary(fell)
     assert out["falls"] == 1 and out["lin_vel_x_rms"] is None and not out["passed"]
     assert not ttw.referee_summary([tracked[0], {**tracked[1], "fell": True}])["passed"]  # a fall after settling
+
+
+def test_eval_run_evaluates_a_run_whose_config_predates_todays_keys(logs):
+    """``--eval_run`` on the shared 2-iteration walk run with keys added since removed from its config.json (as a run
+    trained by an older checkout has it): the checkpoints are evaluated over today's defaults, nothing is trained."""
+    import json
+
+    from tests.scripts.conftest import run_dirs, run_script
+
+    (run,) = run_dirs(logs)
+    config = json.loads((run / "config.json").read_text())
+    del config["env"]["proprio_latency_steps"], config["env"]["commands"]["turn_in_place_fraction"]
+    (run / "config.json").write_text(json.dumps(config))
+    args = ["--task=walk", "--time_to_walk", "--eval_run", str(run), "--eval_episodes", "2", "--repeats", "1"]
+    proc = run_script("benchmark", *args, "--steps", "2", log_root=logs, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout)
+    assert out["train_command"] is None and out["clock_start"] == "config.json written (--eval_run)"
+    assert out["iterations_trained"] == 2 and out["forward"]["iteration"] is None  # two iterations do not walk
+    assert [(e["iteration"], e["criteria"]) for e in out["evaluations"][:2]] == [(1, "forward"), (2, "forward")]
+    assert [p.name for p in run_dirs(logs)] == [run.name]  # no new run
