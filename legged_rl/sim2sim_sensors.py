@@ -23,7 +23,7 @@ from collections import deque
 import mujoco
 import numpy as np
 
-TERRAIN_GROUP = 2  # the track geoms' group (sim2sim.Track.mjcf_geoms); the floor joins it in a depth deployment
+TERRAIN_GROUP = 2  # the track geoms' group (sim2sim_track.Track.mjcf_geoms); the floor joins it in a depth deployment
 CAMERA_NAME = "forward_depth"
 # env.forward_depth keys of the camera model -> (default, integer?); far_clip None: max_range
 CAMERA_KEYS = {

@@ -52,7 +52,8 @@ def main(args) -> int:
     env_items = [item for item in args.overrides if item.startswith("env.")]
     env_cfg = meta["env"] if "env" in meta else cli.read_run_config(run_dir)["env"]
     env_cfg = cli.resolve_env_overrides(spec, env_cfg, env_items)
-    from legged_rl.sim2sim import MujocoDeployment, run_climb, run_command
+    from legged_rl.sim2sim import MujocoDeployment, run_command
+    from legged_rl.sim2sim_climb import run_climb
     from st_rl.utils.io import atomic_write_json
 
     try:

@@ -1,4 +1,4 @@
-"""Sim-to-sim on climb: the numpy track and observations of legged_rl/sim2sim.py equal the env's (every actor
+"""Sim-to-sim on climb: the numpy track and observations of legged_rl/sim2sim*.py equal the env's (every actor
 segment, same state), the training-physics model is the env's, the referee model is real boxes with every geom
 colliding, and a climb run reports play's metric keys.
 
@@ -15,7 +15,9 @@ import torch
 
 from legged_rl import sim2sim
 from legged_rl.deploy import policy_metadata
-from legged_rl.sim2sim import MujocoDeployment, Track, run_climb
+from legged_rl.sim2sim import MujocoDeployment
+from legged_rl.sim2sim_climb import run_climb
+from legged_rl.sim2sim_track import WALL_NAMES, Track
 from st_rl.utils.io import atomic_write_json
 from tests.legged_env.envs import segment_slices
 
@@ -230,7 +232,7 @@ def test_referee_track_is_real_boxes_with_every_geom_colliding(hard_env, export_
     np.testing.assert_array_equal(m.geom_friction, np.broadcast_to([1.0, 0.02, 0.01], m.geom_friction.shape))
     terrain = np.flatnonzero(dep.is_terrain)
     names = [mujoco.mj_id2name(m, mujoco.mjtObj.mjOBJ_GEOM, g) for g in terrain]
-    assert names == ["floor", *(f"track_box{k}" for k in range(spec.num_boxes)), *sim2sim.WALL_NAMES]
+    assert names == ["floor", *(f"track_box{k}" for k in range(spec.num_boxes)), *WALL_NAMES]
     # geoms at the track's boxes: obstacles then walls, [xmin, ymin, zmin, xmax, ymax, zmax]
     t = _track(climb_state, 5)
     dep.reset(track=t)

@@ -19,7 +19,8 @@ import torch
 from legged_env.terrain import raycast
 from legged_rl import sim2sim_sensors as sensors
 from legged_rl.deploy import policy_metadata
-from legged_rl.sim2sim import MujocoDeployment, run_climb
+from legged_rl.sim2sim import MujocoDeployment
+from legged_rl.sim2sim_climb import run_climb
 from st_rl.modules import build_policy, load_policy_from_run
 from st_rl.modules.registry import resolve_policy_cfg
 from st_rl.utils.export import export_policy_as_jit
